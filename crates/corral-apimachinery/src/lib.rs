@@ -1,0 +1,15 @@
+//! Pure Kubernetes API machinery for Corral: label and field selectors,
+//! validation, per-type rules, server-side tables, Event conversion and
+//! continue tokens. No I/O: every function works on `serde_json::Value`
+//! objects and returns values or typed errors, matching kube-apiserver's
+//! behaviour and message texts.
+
+pub mod continuation;
+pub mod events;
+pub mod fields;
+pub mod labels;
+pub mod protobuf;
+pub mod table;
+pub mod types;
+pub mod util;
+pub mod validation;

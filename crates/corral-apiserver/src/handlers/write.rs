@@ -1,0 +1,673 @@
+//! create, update, delete and deletecollection.
+
+use corral_apimachinery::validation::{self, FieldError};
+use corral_store::{KeyValue, StoreError};
+use http::{Response, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::Ctx;
+use super::read;
+use crate::encoding::{self, meta_mut, meta_str};
+use crate::error::{ApiError, ApiResult};
+use crate::namespaces;
+use crate::response::{self, Body};
+
+/// How many times a write without a client-supplied resourceVersion retries a lost compare-and-swap.
+const MAX_CAS_RETRIES: usize = 32;
+
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Decode the body and check (or default) its apiVersion and kind against the endpoint.
+fn decode_object(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
+    let format = encoding::body_format(ctx.content_type.as_deref())?;
+    let mut obj = encoding::decode_body(body, format, ctx.def.kind)?;
+    let expected_version = ctx.def.api_version();
+    let map = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("the request body must be a JSON object".into()))?;
+    let api_version = match map.get("apiVersion") {
+        None => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "apiVersion: must be a string, not {}",
+                encoding::json_type_name(other)
+            )));
+        }
+    };
+    let kind = match map.get("kind") {
+        None => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "kind: must be a string, not {}",
+                encoding::json_type_name(other)
+            )));
+        }
+    };
+    if let Some(v) = &api_version
+        && *v != expected_version
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the API version in the data ({v}) does not match the expected API version ({expected_version})"
+        )));
+    }
+    if let Some(k) = &kind
+        && k != ctx.def.kind
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{k} in version {:?} cannot be handled as a {}: the kind in the data does not match the endpoint",
+            ctx.def.version, ctx.def.kind
+        )));
+    }
+    map.insert("apiVersion".into(), Value::String(expected_version));
+    map.insert("kind".into(), Value::String(ctx.def.kind.to_string()));
+    if let Some(m) = map.get("metadata")
+        && !m.is_object()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{} in version {:?} cannot be handled as a {}: metadata must be an object",
+            ctx.def.kind, ctx.def.version, ctx.def.kind
+        )));
+    }
+    Ok(obj)
+}
+
+/// Make the body's namespace agree with the URL (upstream rejects a mismatch).
+fn reconcile_namespace(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+    let meta = meta_mut(obj)?;
+    if !ctx.def.namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    let url_ns = ctx.info.namespace.clone().unwrap_or_default();
+    match meta.get("namespace") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.is_empty() => {}
+        Some(Value::String(s)) if *s == url_ns => {}
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            ));
+        }
+    }
+    meta.insert("namespace".into(), Value::String(url_ns));
+    Ok(())
+}
+
+fn invalid(ctx: &Ctx, name: &str, errors: Vec<FieldError>) -> ApiError {
+    ApiError::Invalid {
+        target: ctx.target(name),
+        kind: ctx.def.kind.to_string(),
+        errors,
+    }
+}
+
+fn random_suffix() -> String {
+    // Upstream's alphabet: no vowels (no accidental words) and no look-alike characters.
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
+    let dry_run = ctx.query.dry_run()?;
+    let mut obj = decode_object(ctx, body)?;
+    reconcile_namespace(ctx, &mut obj)?;
+    {
+        let meta = meta_mut(&mut obj)?;
+        let name_empty = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if name_empty
+            && let Some(prefix) = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        {
+            let name = format!("{prefix}{}", random_suffix());
+            meta.insert("name".into(), Value::String(name));
+        }
+        meta.insert(
+            "uid".into(),
+            Value::String(uuid::Uuid::new_v4().to_string()),
+        );
+        meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
+        for f in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "generation",
+        ] {
+            meta.remove(f);
+        }
+        if ctx.def.rules.tracks_generation() {
+            meta.insert("generation".into(), json!(1));
+        }
+    }
+    ctx.def.rules.default_on_create(&mut obj);
+    let name = meta_str(&obj, "name").unwrap_or("").to_string();
+    let mut errors = validation::validate_object_meta(
+        obj.get("metadata").unwrap_or(&Value::Null),
+        ctx.def.namespaced,
+        ctx.def.rules.name_rule(),
+    );
+    errors.extend(ctx.def.rules.validate_create(&obj));
+    if !errors.is_empty() {
+        return Err(invalid(ctx, &name, errors));
+    }
+    if let Some(ns) = ctx.namespace() {
+        namespaces::check_allows_create(&ctx.api, ns, &ctx.target(&name)).await?;
+    }
+    let stored = encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
+    if dry_run {
+        return Ok(ctx.value_response(StatusCode::CREATED, &obj));
+    }
+    let kv = match ctx.api.store.create(&ctx.key(&name), stored).await {
+        Ok(kv) => kv,
+        Err(StoreError::AlreadyExists { .. }) => {
+            return Err(ApiError::AlreadyExists(ctx.target(&name)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ctx.object_response(StatusCode::CREATED, &kv)
+}
+
+/// What an update of `old` by `body` produces, per subresource.
+fn updated_object(ctx: &Ctx, mut body: Value, old: &Value) -> ApiResult<Value> {
+    let mut new = match ctx.info.subresource.as_deref() {
+        Some("status") => {
+            let mut n = old.clone();
+            n["status"] = body.get("status").cloned().unwrap_or(Value::Null);
+            n
+        }
+        Some("finalize") => {
+            let mut n = old.clone();
+            let finalizers = body
+                .get("spec")
+                .and_then(|s| s.get("finalizers"))
+                .cloned()
+                .unwrap_or(json!([]));
+            if let Some(spec) = n.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("finalizers".into(), finalizers);
+            } else {
+                n["spec"] = json!({"finalizers": finalizers});
+            }
+            n
+        }
+        _ => {
+            if ctx.def.rules.has_status_subresource() {
+                match old.get("status") {
+                    Some(s) => body["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = body.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            body
+        }
+    };
+    // System-owned metadata comes from the stored object, whatever the client sent.
+    let old_meta = encoding::meta(old).clone();
+    let meta = meta_mut(&mut new)?;
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(f) {
+            Some(v) => meta.insert(f.into(), v.clone()),
+            None => meta.remove(f),
+        };
+    }
+    meta.remove("selfLink");
+    if ctx.def.rules.tracks_generation() && spec_changed(&new, old) {
+        let g = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        meta_mut(&mut new)?.insert("generation".into(), json!(g + 1));
+    }
+    Ok(new)
+}
+
+/// Anything other than metadata and status changed (what upstream's generation counts).
+fn spec_changed(new: &Value, old: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        let mut m = v.as_object().cloned().unwrap_or_default();
+        m.remove("metadata");
+        m.remove("status");
+        m
+    };
+    strip(new) != strip(old)
+}
+
+fn finalizers_pending(ctx: &Ctx, obj: &Value) -> bool {
+    let meta_finalizers = encoding::meta(obj)
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    let spec_finalizers = ctx.def.plural == "namespaces"
+        && obj
+            .get("spec")
+            .and_then(|s| s.get("finalizers"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+    meta_finalizers || spec_finalizers
+}
+
+pub async fn update(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
+    let name = ctx.info.name.clone().unwrap_or_default();
+    let mut obj = decode_object(ctx, body)?;
+    reconcile_namespace(ctx, &mut obj)?;
+    let body_name = meta_str(&obj, "name").unwrap_or("");
+    if body_name != name {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let requested_rv = requested_rv(ctx, &name, &obj)?;
+    guaranteed_update(ctx, &name, |old| {
+        Ok((updated_object(ctx, obj.clone(), old)?, requested_rv))
+    })
+    .await
+}
+
+/// The resourceVersion a client sent as a precondition, if any.
+fn requested_rv(ctx: &Ctx, name: &str, obj: &Value) -> ApiResult<Option<i64>> {
+    match meta_str(obj, "resourceVersion").filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            invalid(
+                ctx,
+                name,
+                vec![FieldError {
+                    path: "metadata.resourceVersion".into(),
+                    error_type: validation::ErrorType::Invalid,
+                    value: Some(Value::String(s.to_string())),
+                    detail: "must be an integer".into(),
+                }],
+            )
+        }),
+    }
+}
+
+/// PATCH with a JSON patch (RFC 6902) or a JSON merge patch (RFC 7386).
+pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
+    let name = ctx.info.name.clone().unwrap_or_default();
+    let media = ctx
+        .content_type
+        .as_deref()
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    enum Kind {
+        Json(json_patch::Patch),
+        Merge(Value),
+    }
+    let patch = match media.as_str() {
+        "application/json-patch+json" => Kind::Json(
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::BadRequest(format!("the JSON patch is not valid: {e}")))?,
+        ),
+        "application/merge-patch+json" => {
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::BadRequest(format!("the merge patch is not valid JSON: {e}"))
+            })?;
+            if !v.is_object() {
+                return Err(ApiError::BadRequest(
+                    "a merge patch must be a JSON object".into(),
+                ));
+            }
+            Kind::Merge(v)
+        }
+        other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
+    };
+    guaranteed_update(ctx, &name, |old| {
+        let mut patched = old.clone();
+        match &patch {
+            Kind::Json(p) => json_patch::patch(&mut patched, p)
+                .map_err(|e| ApiError::Invalid {
+                    target: ctx.target(&name),
+                    kind: ctx.def.kind.to_string(),
+                    errors: vec![FieldError {
+                        path: "".into(),
+                        error_type: validation::ErrorType::Invalid,
+                        value: None,
+                        detail: format!("the JSON patch could not be applied: {e}"),
+                    }],
+                })?,
+            Kind::Merge(p) => json_patch::merge(&mut patched, p),
+        }
+        if !patched.is_object() {
+            return Err(ApiError::BadRequest("the patched object is not a JSON object".into()));
+        }
+        // A patch that sets resourceVersion makes it a precondition, as upstream.
+        let old_rv = meta_str(old, "resourceVersion");
+        let rv = match meta_str(&patched, "resourceVersion") {
+            Some(v) if Some(v) != old_rv => requested_rv(ctx, &name, &patched)?,
+            _ => None,
+        };
+        let patched_name = meta_str(&patched, "name").unwrap_or("");
+        if patched_name != name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({patched_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        for field in ["apiVersion", "kind"] {
+            if patched.get(field) != old.get(field) {
+                return Err(ApiError::BadRequest(format!("{field} cannot be changed by a patch")));
+            }
+        }
+        Ok((updated_object(ctx, patched, old)?, rv))
+    })
+    .await
+}
+
+/// Read, compute the new object from the current one, validate, and write with
+/// compare-and-swap — retrying on a lost race unless the client pinned a resourceVersion.
+async fn guaranteed_update(
+    ctx: &Ctx,
+    name: &str,
+    compute: impl Fn(&Value) -> ApiResult<(Value, Option<i64>)>,
+) -> ApiResult<Response<Body>> {
+    let dry_run = ctx.query.dry_run()?;
+    let key = ctx.key(name);
+    for _ in 0..MAX_CAS_RETRIES {
+        let current = ctx
+            .api
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
+        let old = ctx.served_value(&current)?;
+        let (mut new, requested_rv) = compute(&old)?;
+        if requested_rv.is_some_and(|rv| rv != current.mod_revision) {
+            return Err(conflict(ctx, name));
+        }
+        encoding::meta_mut(&mut new)?.remove("resourceVersion");
+        if ctx.info.subresource.is_none() {
+            ctx.def.rules.prepare_for_update(&mut new, &old);
+        }
+        let mut errors = validation::validate_object_meta(
+            new.get("metadata").unwrap_or(&Value::Null),
+            ctx.def.namespaced,
+            ctx.def.rules.name_rule(),
+        );
+        errors.extend(validation::validate_object_meta_update(
+            new.get("metadata").unwrap_or(&Value::Null),
+            old.get("metadata").unwrap_or(&Value::Null),
+        ));
+        errors.extend(ctx.def.rules.validate_update(&new, &old));
+        if !errors.is_empty() {
+            return Err(invalid(ctx, name, errors));
+        }
+        let stored = encoding::encode_stored(&ctx.to_storage(new.clone()))?;
+        if stored == current.value {
+            // Nothing changed: upstream does not write, and the resourceVersion stays.
+            return ctx.object_response(StatusCode::OK, &current);
+        }
+        if dry_run {
+            encoding::set_rv(&mut new, current.mod_revision);
+            return Ok(ctx.value_response(StatusCode::OK, &new));
+        }
+        let deleting = encoding::meta(&new).contains_key("deletionTimestamp");
+        let result = if deleting && !finalizers_pending(ctx, &new) {
+            // The last finalizer is gone from an object being deleted: finish the deletion.
+            ctx.api
+                .store
+                .delete(&key, Some(current.mod_revision))
+                .await
+                .map(|kv| {
+                    encoding::set_rv(&mut new, kv.mod_revision);
+                    None
+                })
+        } else {
+            ctx.api
+                .store
+                .update(&key, stored, current.mod_revision)
+                .await
+                .map(Some)
+        };
+        match result {
+            Ok(Some(kv)) => return ctx.object_response(StatusCode::OK, &kv),
+            Ok(None) => return Ok(ctx.value_response(StatusCode::OK, &new)),
+            Err(StoreError::Conflict { .. }) if requested_rv.is_none() => continue,
+            Err(StoreError::Conflict { .. }) => return Err(conflict(ctx, name)),
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound(ctx.target(name))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(conflict(ctx, name))
+}
+
+fn conflict(ctx: &Ctx, name: &str) -> ApiError {
+    ApiError::Conflict {
+        target: ctx.target(name),
+        message: "the object has been modified; please apply your changes to the latest version and try again".into(),
+    }
+}
+
+/// The parts of DeleteOptions this server acts on.
+#[derive(Default)]
+pub struct DeleteOptions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+fn delete_options(ctx: &Ctx, body: &[u8]) -> ApiResult<DeleteOptions> {
+    let mut opts = DeleteOptions {
+        dry_run: ctx.query.dry_run()?,
+        ..Default::default()
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(opts);
+    }
+    let v: Value = match encoding::body_format(ctx.content_type.as_deref())? {
+        encoding::BodyFormat::Protobuf => corral_apimachinery::protobuf::decode_object(body)
+            .map_err(|e| {
+                ApiError::BadRequest(format!("the request body is not valid DeleteOptions: {e}"))
+            })?,
+        _ => serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!("the request body is not valid DeleteOptions: {e}"))
+        })?,
+    };
+    if !v.is_object() {
+        return Err(ApiError::BadRequest(
+            "the request body is not valid DeleteOptions: not an object".into(),
+        ));
+    }
+    if let Some(p) = v.get("preconditions") {
+        opts.uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
+        opts.resource_version = p
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    if let Some(dr) = v.get("dryRun").and_then(Value::as_array) {
+        for d in dr {
+            match d.as_str() {
+                Some("All") => opts.dry_run = true,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+                    )));
+                }
+            }
+        }
+    }
+    if let Some(policy) = v.get("propagationPolicy").and_then(Value::as_str)
+        && !matches!(policy, "Background" | "Foreground" | "Orphan")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "propagationPolicy: Unsupported value: {policy:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+        )));
+    }
+    Ok(opts)
+}
+
+/// The result of deleting one object.
+pub enum Deleted {
+    /// Gone from storage.
+    Now(Value),
+    /// Marked for deletion; finalizers (or namespace emptying) still pending.
+    Pending(Value),
+}
+
+pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
+    let key = ctx.key(name);
+    for _ in 0..MAX_CAS_RETRIES {
+        let current: KeyValue = ctx
+            .api
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
+        let mut obj = ctx.served_value(&current)?;
+        if let Some(uid) = &opts.uid {
+            let actual = meta_str(&obj, "uid").unwrap_or("");
+            if uid != actual {
+                return Err(ApiError::Conflict {
+                    target: ctx.target(name),
+                    message: format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                    ),
+                });
+            }
+        }
+        if let Some(rv) = &opts.resource_version
+            && *rv != current.mod_revision.to_string()
+        {
+            return Err(ApiError::Conflict {
+                target: ctx.target(name),
+                message: format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    current.mod_revision
+                ),
+            });
+        }
+        let is_namespace = ctx.def.plural == "namespaces";
+        if is_namespace || finalizers_pending(ctx, &obj) {
+            if encoding::meta(&obj).contains_key("deletionTimestamp") {
+                return Ok(Deleted::Pending(obj));
+            }
+            {
+                let meta = meta_mut(&mut obj)?;
+                meta.insert("deletionTimestamp".into(), Value::String(now_rfc3339()));
+                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+            if is_namespace {
+                obj["status"] = json!({"phase": "Terminating"});
+            }
+            if opts.dry_run {
+                return Ok(Deleted::Pending(obj));
+            }
+            let stored = encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
+            match ctx
+                .api
+                .store
+                .update(&key, stored, current.mod_revision)
+                .await
+            {
+                Ok(kv) => {
+                    encoding::set_rv(&mut obj, kv.mod_revision);
+                    if is_namespace {
+                        namespaces::spawn_finalizer(ctx.api.clone(), name.to_string());
+                    }
+                    return Ok(Deleted::Pending(obj));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(ApiError::NotFound(ctx.target(name)));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if opts.dry_run {
+            return Ok(Deleted::Now(obj));
+        }
+        match ctx.api.store.delete(&key, Some(current.mod_revision)).await {
+            Ok(kv) => {
+                encoding::set_rv(&mut obj, kv.mod_revision);
+                return Ok(Deleted::Now(obj));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound(ctx.target(name))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(conflict(ctx, name))
+}
+
+pub async fn delete(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
+    let opts = delete_options(ctx, body)?;
+    let name = ctx.info.name.clone().unwrap_or_default();
+    match delete_one(ctx, &name, &opts).await? {
+        Deleted::Pending(obj) => Ok(ctx.value_response(StatusCode::OK, &obj)),
+        Deleted::Now(obj) => {
+            let mut details = json!({"name": name, "kind": ctx.def.plural, "uid": meta_str(&obj, "uid").unwrap_or("")});
+            if !ctx.def.group.is_empty() {
+                details["group"] = Value::String(ctx.def.group.to_string());
+            }
+            Ok(response::value_response(
+                StatusCode::OK,
+                crate::encoding::Output::Json,
+                &response::success_status(details),
+            ))
+        }
+    }
+}
+
+pub async fn delete_collection(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
+    let opts = delete_options(ctx, body)?;
+    let selectors = ctx.selectors()?;
+    let page = read::collect(
+        ctx,
+        read::ListRequest {
+            revision: None,
+            start_after: None,
+            limit: 0,
+        },
+        &selectors,
+    )
+    .await?;
+    let mut deleted = Vec::with_capacity(page.items.len());
+    for (kv, _) in page.items {
+        let name = kv.key.rsplit('/').next().unwrap_or("").to_string();
+        match delete_one(ctx, &name, &opts).await {
+            Ok(Deleted::Now(v)) | Ok(Deleted::Pending(v)) => deleted.push(v),
+            // Deleted concurrently: that is what we wanted.
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let list = json!({
+        "kind": ctx.def.list_kind(),
+        "apiVersion": ctx.def.api_version(),
+        "metadata": {"resourceVersion": page.revision.to_string()},
+        "items": deleted,
+    });
+    Ok(response::value_response(StatusCode::OK, ctx.output, &list))
+}

@@ -1,0 +1,302 @@
+//! Corral's Kubernetes-compatible API server.
+//!
+//! [`ApiServer`] serves the Kubernetes API (discovery, CRUD, list, watch) for
+//! the resources in its [`registry::Registry`], storing objects in any
+//! [`corral_store::Store`]. [`server::serve`] runs it over HTTPS (HTTP/2 and
+//! HTTP/1.1) with graceful shutdown. This crate is the only one that turns
+//! errors into HTTP responses and `Status` objects.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use corral_store::Store;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+pub mod auth;
+pub mod discovery;
+pub mod encoding;
+pub mod error;
+mod handlers;
+pub mod namespaces;
+pub mod openapi;
+pub mod pki;
+pub mod registry;
+pub mod request;
+pub mod response;
+pub mod server;
+
+use auth::Authenticator;
+use error::{ApiError, ApiResult};
+use request::{Query, RequestInfo, Route};
+use response::{Body, bytes_response, error_response};
+
+/// Upstream's limit on request bodies.
+pub const MAX_REQUEST_BODY: usize = 3 * 1024 * 1024;
+
+/// The Kubernetes version this server reports: the API it is modelled on.
+pub const KUBERNETES_MINOR: &str = "35";
+
+pub struct ApiServer {
+    pub store: Arc<dyn Store>,
+    pub registry: registry::Registry,
+    authenticator: Arc<dyn Authenticator>,
+    ready: AtomicBool,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    /// Namespaces whose emptying task is running (one task per namespace).
+    pub(crate) finalizing: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl ApiServer {
+    pub fn new(store: Arc<dyn Store>, authenticator: Arc<dyn Authenticator>) -> Arc<ApiServer> {
+        let (shutdown_tx, _) = tokio::sync::watch::channel(false);
+        Arc::new(ApiServer {
+            store,
+            registry: registry::Registry::builtin(),
+            authenticator,
+            ready: AtomicBool::new(false),
+            shutdown_tx,
+            finalizing: Default::default(),
+        })
+    }
+
+    /// Create the namespaces every cluster has, resume interrupted namespace
+    /// deletions, then report ready.
+    pub async fn start(self: &Arc<Self>) -> ApiResult<()> {
+        namespaces::ensure_system_namespaces(self).await?;
+        namespaces::resume_terminating(self).await?;
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Stop reporting ready and end every watch (so graceful shutdown can finish).
+    pub fn begin_shutdown(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    /// Serve one HTTP request. Never fails: errors become `Status` responses.
+    pub async fn handle<B>(
+        self: Arc<Self>,
+        req: Request<B>,
+    ) -> Result<Response<Body>, std::convert::Infallible>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let response = match self.route(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code() >= 500 {
+                    tracing::warn!(%method, %path, error = %e.message(), "request failed");
+                }
+                error_response(&e)
+            }
+        };
+        Ok(response)
+    }
+
+    async fn route<B>(self: &Arc<Self>, req: Request<B>) -> ApiResult<Response<Body>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path().to_string();
+        match path.as_str() {
+            "/healthz" | "/livez" => {
+                return Ok(bytes_response(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "ok",
+                ));
+            }
+            "/readyz" => {
+                return Ok(if self.ready.load(Ordering::SeqCst) {
+                    bytes_response(StatusCode::OK, "text/plain; charset=utf-8", "ok")
+                } else {
+                    bytes_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain; charset=utf-8",
+                        "not ready",
+                    )
+                });
+            }
+            "/version" => {
+                return Ok(response::value_response(
+                    StatusCode::OK,
+                    encoding::Output::Json,
+                    &version_info(),
+                ));
+            }
+            _ => {}
+        }
+        if self.authenticator.authenticate(req.headers()).is_none() {
+            return Err(ApiError::Unauthorized);
+        }
+        if path == "/openapi/v3" || path == "/openapi/v3/" {
+            return openapi::root(self);
+        }
+        if let Some(rest) = path.strip_prefix("/openapi/v3/") {
+            return openapi::document(self, rest);
+        }
+        let query = Query::parse(req.uri().query());
+        let accept = header_str(req.headers(), http::header::ACCEPT);
+        match request::parse_route(req.method(), &path, &query)? {
+            Route::CoreVersions => discovery::core_versions(self, accept.as_deref(), req.headers()),
+            Route::Groups => discovery::groups(self, accept.as_deref()),
+            Route::Group(g) => discovery::group(self, &g),
+            Route::ResourceList { group, version } => {
+                discovery::resource_list(self, &group, &version)
+            }
+            Route::Resource(info) => {
+                let output = encoding::negotiate(accept.as_deref())?;
+                self.resource_request(req, info, query, output).await
+            }
+            Route::Other(_) => Err(ApiError::NoRoute),
+        }
+    }
+
+    async fn resource_request<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+        info: RequestInfo,
+        query: Query,
+        output: encoding::Output,
+    ) -> ApiResult<Response<Body>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let def = self
+            .registry
+            .lookup(&info.group, &info.version, &info.resource)
+            .ok_or(ApiError::NoRoute)?
+            .clone();
+        if let Some(sub) = &info.subresource
+            && !def.subresources.contains(&sub.as_str())
+        {
+            return Err(ApiError::NoRoute);
+        }
+        // A namespaced resource addressed by name needs a namespace in the path.
+        if def.namespaced
+            && info.namespace.is_none()
+            && (info.name.is_some() || info.verb == "create" || info.verb == "deletecollection")
+        {
+            return Err(ApiError::NoRoute);
+        }
+        let verb_allowed = match info.subresource.as_deref() {
+            Some("status") => matches!(info.verb.as_str(), "get" | "update" | "patch"),
+            Some("finalize") => info.verb == "update",
+            _ => def.supports(&info.verb),
+        };
+        if !verb_allowed {
+            return Err(ApiError::MethodNotSupported {
+                target: error::Target::new(
+                    def.group,
+                    def.plural,
+                    info.name.as_deref().unwrap_or(""),
+                ),
+                verb: info.verb.clone(),
+            });
+        }
+        let content_type = header_str(req.headers(), http::header::CONTENT_TYPE);
+        let body = if matches!(
+            info.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        ) {
+            read_body(req).await?
+        } else {
+            Bytes::new()
+        };
+        let ctx = handlers::Ctx {
+            api: self.clone(),
+            def,
+            info,
+            query,
+            output,
+            content_type,
+        };
+        match ctx.info.verb.as_str() {
+            "get" => handlers::read::get(&ctx).await,
+            "list" => handlers::read::list(&ctx).await,
+            "watch" => handlers::watch::watch(&ctx).await,
+            "create" => handlers::write::create(&ctx, &body).await,
+            "update" => handlers::write::update(&ctx, &body).await,
+            "patch" => handlers::write::patch(&ctx, &body).await,
+            "delete" => handlers::write::delete(&ctx, &body).await,
+            "deletecollection" => handlers::write::delete_collection(&ctx, &body).await,
+            verb => Err(ApiError::MethodNotSupported {
+                target: error::Target::new(
+                    ctx.def.group,
+                    ctx.def.plural,
+                    ctx.info.name.as_deref().unwrap_or(""),
+                ),
+                verb: verb.to_string(),
+            }),
+        }
+    }
+}
+
+fn header_str(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Read a request body, refusing anything over [`MAX_REQUEST_BODY`] before buffering it.
+async fn read_body<B>(req: Request<B>) -> ApiResult<Bytes>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || ApiError::TooLarge(format!("limit is {MAX_REQUEST_BODY} bytes"));
+    if let Some(len) = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > MAX_REQUEST_BODY
+    {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BODY);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(too_large())
+            } else {
+                Err(ApiError::BadRequest(format!(
+                    "error reading the request body: {e}"
+                )))
+            }
+        }
+    }
+}
+
+pub fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBERNETES_MINOR,
+        "emulationMajor": "1",
+        "emulationMinor": KUBERNETES_MINOR,
+        "gitVersion": format!("v1.{KUBERNETES_MINOR}.0+corral-{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}

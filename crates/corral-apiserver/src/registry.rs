@@ -1,0 +1,375 @@
+//! The resources this server serves. Adding a built-in type is one entry in
+//! [`BUILTINS`] plus its rules in `corral_apimachinery::types`.
+
+use std::collections::BTreeMap;
+
+use corral_apimachinery::types::{TypeRules, rules_for};
+use serde_json::Value;
+
+/// Converts between the stored form and a served version (for resources served
+/// in two API groups from one storage, like core/v1 and events.k8s.io/v1 Events).
+#[derive(Clone, Copy)]
+pub struct Conversion {
+    pub to_storage: fn(&Value) -> Value,
+    pub from_storage: fn(&Value) -> Value,
+}
+
+/// One served resource in one group/version.
+#[derive(Clone)]
+pub struct ResourceDef {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub namespaced: bool,
+    pub verbs: &'static [&'static str],
+    pub subresources: &'static [&'static str],
+    /// Storage key segment, e.g. `core/configmaps`; resources sharing storage share it.
+    pub storage: &'static str,
+    pub conversion: Option<Conversion>,
+    pub rules: &'static dyn TypeRules,
+}
+
+impl ResourceDef {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    /// `/registry/<storage>/` (+ `<namespace>/` when given): the prefix of a list.
+    pub fn key_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("/registry/{}/{}/", self.storage, ns),
+            _ => format!("/registry/{}/", self.storage),
+        }
+    }
+
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        format!("{}{}", self.key_prefix(namespace), name)
+    }
+
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+}
+
+const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
+/// Built-in resources: (group, version, kind, plural, singular, short names, categories, namespaced, verbs, subresources, storage).
+struct Builtin {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    namespaced: bool,
+    verbs: &'static [&'static str],
+    subresources: &'static [&'static str],
+    storage: &'static str,
+    conversion: Option<Conversion>,
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+const BUILTINS: &[Builtin] = &[
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        short_names: &["ns"],
+        categories: &[],
+        namespaced: false,
+        verbs: NAMESPACE_VERBS,
+        subresources: &["status", "finalize"],
+        storage: "core/namespaces",
+        conversion: None,
+    },
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        short_names: &["cm"],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "core/configmaps",
+        conversion: None,
+    },
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        short_names: &[],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "core/secrets",
+        conversion: None,
+    },
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "ServiceAccount",
+        plural: "serviceaccounts",
+        short_names: &["sa"],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "core/serviceaccounts",
+        conversion: None,
+    },
+    Builtin {
+        group: "",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        short_names: &["ev"],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "core/events",
+        conversion: None,
+    },
+    Builtin {
+        group: "events.k8s.io",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        short_names: &["ev"],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "core/events",
+        conversion: Some(Conversion {
+            to_storage: corral_apimachinery::events::events_v1_to_core,
+            from_storage: corral_apimachinery::events::core_to_events_v1,
+        }),
+    },
+    Builtin {
+        group: "coordination.k8s.io",
+        version: "v1",
+        kind: "Lease",
+        plural: "leases",
+        short_names: &[],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "coordination.k8s.io/leases",
+        conversion: None,
+    },
+    Builtin {
+        group: RBAC,
+        version: "v1",
+        kind: "Role",
+        plural: "roles",
+        short_names: &[],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "rbac.authorization.k8s.io/roles",
+        conversion: None,
+    },
+    Builtin {
+        group: RBAC,
+        version: "v1",
+        kind: "RoleBinding",
+        plural: "rolebindings",
+        short_names: &[],
+        categories: &[],
+        namespaced: true,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "rbac.authorization.k8s.io/rolebindings",
+        conversion: None,
+    },
+    Builtin {
+        group: RBAC,
+        version: "v1",
+        kind: "ClusterRole",
+        plural: "clusterroles",
+        short_names: &[],
+        categories: &[],
+        namespaced: false,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "rbac.authorization.k8s.io/clusterroles",
+        conversion: None,
+    },
+    Builtin {
+        group: RBAC,
+        version: "v1",
+        kind: "ClusterRoleBinding",
+        plural: "clusterrolebindings",
+        short_names: &[],
+        categories: &[],
+        namespaced: false,
+        verbs: ALL_VERBS,
+        subresources: &[],
+        storage: "rbac.authorization.k8s.io/clusterrolebindings",
+        conversion: None,
+    },
+];
+
+/// All served resources, looked up by group, version and plural.
+pub struct Registry {
+    resources: Vec<ResourceDef>,
+    by_path: BTreeMap<(String, String, String), usize>,
+}
+
+impl Registry {
+    /// The built-in resources. A type whose rules are missing is a programming error caught by tests.
+    pub fn builtin() -> Registry {
+        let mut resources = Vec::new();
+        for b in BUILTINS {
+            let Some(rules) = rules_for(b.group, b.kind) else {
+                tracing::error!(
+                    group = b.group,
+                    kind = b.kind,
+                    "no type rules; resource not served"
+                );
+                continue;
+            };
+            resources.push(ResourceDef {
+                group: b.group,
+                version: b.version,
+                kind: b.kind,
+                plural: b.plural,
+                singular: leak_lowercase(b.kind),
+                short_names: b.short_names,
+                categories: b.categories,
+                namespaced: b.namespaced,
+                verbs: b.verbs,
+                subresources: b.subresources,
+                storage: b.storage,
+                conversion: b.conversion,
+                rules,
+            });
+        }
+        let by_path = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    (
+                        r.group.to_string(),
+                        r.version.to_string(),
+                        r.plural.to_string(),
+                    ),
+                    i,
+                )
+            })
+            .collect();
+        Registry { resources, by_path }
+    }
+
+    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {
+        self.by_path
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .map(|&i| &self.resources[i])
+    }
+
+    pub fn all(&self) -> &[ResourceDef] {
+        &self.resources
+    }
+
+    /// Groups in discovery order (core first), each with its versions.
+    pub fn groups(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+        for r in &self.resources {
+            match out.iter_mut().find(|(g, _)| *g == r.group) {
+                Some((_, versions)) => {
+                    if !versions.contains(&r.version) {
+                        versions.push(r.version)
+                    }
+                }
+                None => out.push((r.group, vec![r.version])),
+            }
+        }
+        out
+    }
+
+    pub fn in_group_version<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+    ) -> impl Iterator<Item = &'a ResourceDef> + 'a {
+        self.resources
+            .iter()
+            .filter(move |r| r.group == group && r.version == version)
+    }
+
+    /// Every namespaced resource's storage once (for emptying a namespace).
+    pub fn namespaced_storages(&self) -> Vec<&ResourceDef> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for r in &self.resources {
+            if r.namespaced && r.conversion.is_none() && !seen.contains(&r.storage) {
+                seen.push(r.storage);
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+/// Singular names are derived once at start-up and live for the process.
+fn leak_lowercase(kind: &str) -> &'static str {
+    Box::leak(kind.to_lowercase().into_boxed_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_has_rules() {
+        let r = Registry::builtin();
+        assert_eq!(r.all().len(), BUILTINS.len());
+        assert!(r.lookup("", "v1", "configmaps").is_some());
+        assert!(r.lookup("events.k8s.io", "v1", "events").is_some());
+        assert!(r.lookup("", "v1", "pods").is_none());
+    }
+
+    #[test]
+    fn keys_separate_namespaces() {
+        let r = Registry::builtin();
+        let cm = r.lookup("", "v1", "configmaps").expect("configmaps");
+        assert_eq!(cm.key(Some("a"), "x"), "/registry/core/configmaps/a/x");
+        assert_eq!(cm.key_prefix(None), "/registry/core/configmaps/");
+        let ns = r.lookup("", "v1", "namespaces").expect("namespaces");
+        assert_eq!(ns.key(Some("ignored"), "a"), "/registry/core/namespaces/a");
+    }
+}

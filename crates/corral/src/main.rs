@@ -1,0 +1,41 @@
+//! `corral`: one binary for the management server and (later) agents, the
+//! lightweight cluster and the CLI. This is the edge where errors become
+//! `anyhow` reports and exit codes.
+
+mod server_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "corral",
+    version,
+    about = "Multi-cluster Kubernetes management in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the management server: a Kubernetes-compatible API on an embedded store.
+    Server(server_cmd::ServerArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Server(args) => runtime.block_on(server_cmd::run(args)),
+    }
+}
