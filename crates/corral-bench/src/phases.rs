@@ -22,7 +22,9 @@ use crate::util::{
     Errors, LatencySummary, encode_query_value, fmt_ms, fmt_rate, median, new_hist, now_ns,
     proc_cpu_seconds, record_us, self_cpu_seconds, status_message,
 };
-use crate::watchcheck::{EventType, OrderCheck, SENT_KEY, SEQ_KEY, Seen, parse_watch_line, verify};
+use crate::watchcheck::{
+    EventType, LineSplitter, OrderCheck, SENT_KEY, SEQ_KEY, Seen, parse_watch_line, verify,
+};
 
 /// Everything a phase needs.
 pub struct Ctx {
@@ -791,7 +793,7 @@ async fn watcher(
 
     let mut got = vec![false; total];
     let mut distinct = 0usize;
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut splitter = LineSplitter::default();
     while distinct < total {
         let chunk = tokio::select! {
             biased;
@@ -812,49 +814,39 @@ async fn watcher(
             }
             Some(Ok(b)) => b,
         };
-        buf.extend_from_slice(&bytes);
-        let mut start = 0;
-        while let Some(off) = buf[start..].iter().position(|&b| b == b'\n') {
-            let line = &buf[start..start + off];
-            start += off + 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match parse_watch_line(line) {
-                Ok(ev) => match ev.kind {
-                    EventType::Bookmark => {}
-                    EventType::Error => {
-                        if out.error.is_none() {
-                            out.error = ev.message;
-                        }
-                    }
-                    _ => {
-                        out.seen.push(Seen {
-                            seq: ev.seq,
-                            rv: ev.resource_version.as_deref().and_then(|r| r.parse().ok()),
-                        });
-                        if let Some(sent) = ev.sent_ns {
-                            record_us(&mut out.hist, now.saturating_sub(sent) / 1000);
-                        }
-                        if let Some(seq) = ev.seq.and_then(|s| usize::try_from(s).ok())
-                            && seq < total
-                            && !got[seq]
-                        {
-                            got[seq] = true;
-                            distinct += 1;
-                        }
-                    }
-                },
-                Err(e) => {
-                    out.parse_errors += 1;
-                    if out.first_parse_error.is_none() {
-                        out.first_parse_error = Some(e);
+        splitter.feed(&bytes, |line| match parse_watch_line(line) {
+            Ok(ev) => match ev.kind {
+                EventType::Bookmark => {}
+                EventType::Error => {
+                    if out.error.is_none() {
+                        out.error = ev.message;
                     }
                 }
+                _ => {
+                    out.seen.push(Seen {
+                        seq: ev.seq,
+                        rv: ev.resource_version.as_deref().and_then(|r| r.parse().ok()),
+                    });
+                    if let Some(sent) = ev.sent_ns {
+                        record_us(&mut out.hist, now.saturating_sub(sent) / 1000);
+                    }
+                    if let Some(seq) = ev.seq.and_then(|s| usize::try_from(s).ok())
+                        && seq < total
+                        && !got[seq]
+                    {
+                        got[seq] = true;
+                        distinct += 1;
+                    }
+                }
+            },
+            Err(e) => {
+                out.parse_errors += 1;
+                if out.first_parse_error.is_none() {
+                    out.first_parse_error = Some(e);
+                }
             }
-        }
-        buf.drain(..start);
-        if buf.len() > MAX_LINE {
+        });
+        if splitter.pending() > MAX_LINE {
             out.error = Some(format!("watch line longer than {MAX_LINE} bytes"));
             break;
         }

@@ -111,6 +111,55 @@ pub fn parse_watch_line(line: &[u8]) -> Result<WatchLine, String> {
     })
 }
 
+/// Splits a byte stream into newline-terminated lines. Whole lines are handed out
+/// straight from the incoming chunk; only an unterminated tail is copied.
+#[derive(Default)]
+pub struct LineSplitter {
+    tail: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feed one chunk; `f` is called for every complete non-blank line (without '\n').
+    pub fn feed(&mut self, chunk: &[u8], mut f: impl FnMut(&[u8])) {
+        let mut rest = chunk;
+        if !self.tail.is_empty() {
+            match rest.iter().position(|&b| b == b'\n') {
+                None => {
+                    self.tail.extend_from_slice(rest);
+                    return;
+                }
+                Some(i) => {
+                    self.tail.extend_from_slice(&rest[..i]);
+                    let line = std::mem::take(&mut self.tail);
+                    if !is_blank(&line) {
+                        f(&line);
+                    }
+                    self.tail = line;
+                    self.tail.clear();
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let line = &rest[..i];
+            if !is_blank(line) {
+                f(line);
+            }
+            rest = &rest[i + 1..];
+        }
+        self.tail.extend_from_slice(rest);
+    }
+
+    /// Bytes of the current unterminated line.
+    pub fn pending(&self) -> usize {
+        self.tail.len()
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
 /// One delivered (non-bookmark) event, in receive order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
@@ -244,6 +293,32 @@ mod tests {
             .expect("unknown type still parses");
         assert_eq!(odd.kind, EventType::Other("WEIRD".into()));
         assert_eq!(odd.seq, None);
+    }
+
+    #[test]
+    fn line_splitter_handles_split_and_joined_lines() {
+        let mut sp = LineSplitter::default();
+        let mut got: Vec<String> = Vec::new();
+        let mut push = |l: &[u8]| got.push(String::from_utf8_lossy(l).into_owned());
+        sp.feed(b"{\"a\":1}\n{\"b\"", &mut push);
+        assert_eq!(sp.pending(), 4);
+        sp.feed(b":2", &mut push);
+        sp.feed(b"}\n\n  \n{\"c\":3}\n{\"d\":", &mut push);
+        assert_eq!(sp.pending(), 5);
+        sp.feed(b"4}\r\n", &mut push);
+        assert_eq!(sp.pending(), 0);
+        assert_eq!(
+            got,
+            vec!["{\"a\":1}", "{\"b\":2}", "{\"c\":3}", "{\"d\":4}\r"]
+        );
+        // A CRLF-terminated line still parses as JSON (trailing whitespace is allowed).
+        assert!(
+            parse_watch_line(
+                br#"{"type":"ADDED","object":{}}
+"#
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -1,16 +1,23 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
 //! Threads and their jobs:
-//! - one writer ([`writer`]) owns the only read-write connection, commits
-//!   queued requests in groups and publishes their events;
-//! - a few readers ([`reader`]) serve gets, ranges, counts and watch replays
-//!   from read-only connections;
+//! - one writer (`writer.rs`) owns the only read-write connection. It commits
+//!   everything queued in one transaction (group commit: one fsync per
+//!   batch, `synchronous=FULL`, so an acknowledged write is on disk), then
+//!   publishes the batch's events and answers each request;
+//! - a few readers (`reader.rs`) serve gets, ranges, counts and watch replays
+//!   from read-only connections, so reads never queue behind commits;
 //! - an optional compactor wakes up every `compact_interval` and asks the
 //!   writer to compact, so history stays bounded without anyone calling
 //!   [`Store::compact`].
 //!
-//! Watches ([`watch`]) are pushed by the writer through an in-memory ring;
-//! nothing polls the database.
+//! Watches (`watch.rs`) are pushed by the writer through an in-memory ring of
+//! recent batches and fall back to the revision log for anything older;
+//! nothing polls the database. `schema.rs` documents the tables.
+//!
+//! A `<database>.lock` file beside the database keeps a second store (in this
+//! or another process) from opening the same file and handing out revisions
+//! of its own.
 
 mod queries;
 mod reader;
@@ -318,6 +325,7 @@ impl Store for SqliteStore {
         self.write(WriteOp::Delete { key, expected }).await
     }
 
+    /// `revision: Some(r)` with `r <= 0` reads the latest state, as etcd does.
     async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
         self.ensure_open()?;
         self.pool
@@ -360,6 +368,9 @@ impl Store for SqliteStore {
         ))
     }
 
+    /// Returns once the superseded rows are gone. Compacting at or below the
+    /// compacted revision is a no-op (etcd would answer `Compacted`);
+    /// beyond the current revision it is `FutureRevision`.
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.ensure_open()?;
         let (reply, rx) = oneshot::channel();
