@@ -6,6 +6,11 @@ mod server_cmd;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc returns freed memory to the system promptly; glibc's allocator kept
+/// the transient buffers of large lists and watch fan-out as resident memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "corral",

@@ -79,7 +79,8 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     // high-water size forever.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
         .map_err(sql_err)?;
-    conn.pragma_update(None, "cache_size", -16_000)
+    // The writer's cache holds the hot index pages it updates; 8 MiB is plenty.
+    conn.pragma_update(None, "cache_size", -8_192)
         .map_err(sql_err)?;
     conn.execute_batch(SCHEMA).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
@@ -121,7 +122,13 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(sql_err)?;
     conn.busy_timeout(busy_timeout).map_err(sql_err)?;
-    conn.pragma_update(None, "cache_size", -16_000)
+    // Readers map the file instead of copying pages into a private cache per
+    // connection: the pages live once, in the kernel's page cache, shared by
+    // every reader and reclaimable under memory pressure. A private cache of
+    // 16 MiB per reader made server memory grow with read traffic.
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)
+        .map_err(sql_err)?;
+    conn.pragma_update(None, "cache_size", -1_024)
         .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
