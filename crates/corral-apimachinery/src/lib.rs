@@ -9,6 +9,7 @@ pub mod events;
 pub mod fields;
 pub mod labels;
 pub mod protobuf;
+pub mod rbac;
 pub mod table;
 pub mod types;
 pub mod util;

@@ -96,6 +96,7 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
 fn subresource_verbs(sub: &str) -> &'static [&'static str] {
     match sub {
         "finalize" => &["update"],
+        "token" => &["create"],
         _ => &["get", "patch", "update"],
     }
 }

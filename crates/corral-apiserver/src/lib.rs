@@ -15,20 +15,26 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-pub mod auth;
+pub mod audit;
+pub mod authn;
+pub mod authz;
+mod bootstrap;
 pub mod discovery;
 pub mod encoding;
 pub mod error;
 mod handlers;
+pub mod impersonation;
 pub mod namespaces;
 pub mod openapi;
 pub mod pki;
 pub mod registry;
 pub mod request;
 pub mod response;
+mod reviews;
 pub mod server;
 
-use auth::Authenticator;
+use authn::{PeerIdentity, UserInfo};
+use corral_apimachinery::rbac::Attributes;
 use error::{ApiError, ApiResult};
 use request::{Query, RequestInfo, Route};
 use response::{Body, bytes_response, error_response};
@@ -42,7 +48,13 @@ pub const KUBERNETES_MINOR: &str = "35";
 pub struct ApiServer {
     pub store: Arc<dyn Store>,
     pub registry: registry::Registry,
-    authenticator: Arc<dyn Authenticator>,
+    authenticator: authn::Chain,
+    /// Signs and checks service-account tokens (TokenRequest, TokenReview).
+    pub sa_keys: Option<Arc<authn::serviceaccount::ServiceAccountKeys>>,
+    /// Requests without credentials act as system:anonymous instead of getting 401.
+    pub allow_anonymous: bool,
+    pub authorizer: Arc<authz::Authorizer>,
+    audit: Option<audit::AuditLog>,
     ready: AtomicBool,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     /// Namespaces whose emptying task is running (one task per namespace).
@@ -50,12 +62,16 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    pub fn new(store: Arc<dyn Store>, authenticator: Arc<dyn Authenticator>) -> Arc<ApiServer> {
+    pub fn new(store: Arc<dyn Store>, options: ApiServerOptions) -> Arc<ApiServer> {
         let (shutdown_tx, _) = tokio::sync::watch::channel(false);
         Arc::new(ApiServer {
             store,
             registry: registry::Registry::builtin(),
-            authenticator,
+            authenticator: options.authenticator,
+            sa_keys: options.sa_keys,
+            allow_anonymous: options.allow_anonymous,
+            authorizer: Arc::default(),
+            audit: options.audit,
             ready: AtomicBool::new(false),
             shutdown_tx,
             finalizing: Default::default(),
@@ -66,6 +82,10 @@ impl ApiServer {
     /// deletions, then report ready.
     pub async fn start(self: &Arc<Self>) -> ApiResult<()> {
         namespaces::ensure_system_namespaces(self).await?;
+        bootstrap::ensure_rbac_policy(self).await?;
+        self.authorizer
+            .start(self.store.clone(), self.shutdown_signal())
+            .await?;
         namespaces::resume_terminating(self).await?;
         self.ready.store(true, Ordering::SeqCst);
         Ok(())
@@ -92,19 +112,53 @@ impl ApiServer {
     {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let response = match self.route(req).await {
+        let peer = req
+            .extensions()
+            .get::<PeerIdentity>()
+            .cloned()
+            .unwrap_or_default();
+        let user_agent = header_str(req.headers(), http::header::USER_AGENT).unwrap_or_default();
+        let mut record = audit::Record::start(
+            method.as_str(),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+            &user_agent,
+            &peer.remote_addr,
+        );
+        let mut response = match self.route(req, &mut record).await {
             Ok(r) => r,
             Err(e) => {
                 if e.code() >= 500 {
                     tracing::warn!(%method, %path, error = %e.message(), "request failed");
                 }
+                record.error_message = Some((e.reason().to_string(), e.message()));
                 error_response(&e)
             }
         };
+        if let Some(log) = &self.audit {
+            record.code = response.status().as_u16();
+            if record.level >= audit::Level::RequestResponse && !record.streaming {
+                let (parts, body) = response.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes())
+                    .unwrap_or_default();
+                record.response_object = serde_json::from_slice(&bytes).ok();
+                response = Response::from_parts(parts, response::full(bytes));
+            }
+            log.emit(&record);
+        }
         Ok(response)
     }
 
-    async fn route<B>(self: &Arc<Self>, req: Request<B>) -> ApiResult<Response<Body>>
+    async fn route<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+        record: &mut audit::Record,
+    ) -> ApiResult<Response<Body>>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -129,17 +183,24 @@ impl ApiServer {
                     )
                 });
             }
-            "/version" => {
-                return Ok(response::value_response(
-                    StatusCode::OK,
-                    encoding::Output::Json,
-                    &version_info(),
-                ));
-            }
             _ => {}
         }
-        if self.authenticator.authenticate(req.headers()).is_none() {
-            return Err(ApiError::Unauthorized);
+        let caller = self.authenticate(&req).await?;
+        record.user = Some(caller.clone());
+        let (user, impersonator) =
+            impersonation::effective_user(req.headers(), caller, &self.authorizer)?;
+        if impersonator.is_some() {
+            record.impersonated = Some(user.clone());
+        }
+        let query = Query::parse(req.uri().query());
+        let route = request::parse_route(req.method(), &path, &query)?;
+        self.authorize(&user, req.method(), &path, &route, record)?;
+        if path == "/version" {
+            return Ok(response::value_response(
+                StatusCode::OK,
+                encoding::Output::Json,
+                &version_info(),
+            ));
         }
         if path == "/openapi/v3" || path == "/openapi/v3/" {
             return openapi::root(self);
@@ -147,9 +208,8 @@ impl ApiServer {
         if let Some(rest) = path.strip_prefix("/openapi/v3/") {
             return openapi::document(self, rest);
         }
-        let query = Query::parse(req.uri().query());
         let accept = header_str(req.headers(), http::header::ACCEPT);
-        match request::parse_route(req.method(), &path, &query)? {
+        match route {
             Route::CoreVersions => discovery::core_versions(self, accept.as_deref(), req.headers()),
             Route::Groups => discovery::groups(self, accept.as_deref()),
             Route::Group(g) => discovery::group(self, &g),
@@ -158,9 +218,63 @@ impl ApiServer {
             }
             Route::Resource(info) => {
                 let output = encoding::negotiate(accept.as_deref())?;
-                self.resource_request(req, info, query, output).await
+                self.resource_request(req, info, query, output, user, record)
+                    .await
             }
             Route::Other(_) => Err(ApiError::NoRoute),
+        }
+    }
+
+    /// RBAC on every request: resource attributes from the route, or the path for everything else.
+    fn authorize(
+        &self,
+        user: &UserInfo,
+        method: &http::Method,
+        path: &str,
+        route: &Route,
+        record: &mut audit::Record,
+    ) -> ApiResult<()> {
+        let attrs = match route {
+            Route::Resource(info) => Attributes {
+                user: user.clone(),
+                verb: info.verb.clone(),
+                resource_request: true,
+                namespace: info.namespace.clone().unwrap_or_default(),
+                api_group: info.group.clone(),
+                resource: info.resource.clone(),
+                subresource: info.subresource.clone().unwrap_or_default(),
+                name: info.name.clone().unwrap_or_default(),
+                path: path.to_string(),
+            },
+            _ => {
+                Attributes::non_resource(user.clone(), &method.as_str().to_ascii_lowercase(), path)
+            }
+        };
+        let decision = self.authorizer.authorize(&attrs);
+        if let Some(log) = &self.audit {
+            let request = audit::RequestAttributes {
+                verb: attrs.verb.clone(),
+                resource_request: attrs.resource_request,
+                api_group: attrs.api_group.clone(),
+                api_version: match route {
+                    Route::Resource(info) => info.version.clone(),
+                    _ => String::new(),
+                },
+                resource: attrs.resource.clone(),
+                subresource: attrs.subresource.clone(),
+                namespace: attrs.namespace.clone(),
+                name: attrs.name.clone(),
+                path: path.to_string(),
+            };
+            record.level = log.policy.level(user, &request);
+            record.streaming = attrs.verb == "watch";
+            record.request = Some(request);
+            record.decision = Some((decision.is_allowed(), decision.reason().to_string()));
+        }
+        if decision.is_allowed() {
+            Ok(())
+        } else {
+            Err(authz::forbidden(&attrs, decision.reason()))
         }
     }
 
@@ -170,6 +284,8 @@ impl ApiServer {
         info: RequestInfo,
         query: Query,
         output: encoding::Output,
+        user: UserInfo,
+        record: &mut audit::Record,
     ) -> ApiResult<Response<Body>>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -195,6 +311,7 @@ impl ApiServer {
         let verb_allowed = match info.subresource.as_deref() {
             Some("status") => matches!(info.verb.as_str(), "get" | "update" | "patch"),
             Some("finalize") => info.verb == "update",
+            Some("token") => info.verb == "create",
             _ => def.supports(&info.verb),
         };
         if !verb_allowed {
@@ -216,6 +333,17 @@ impl ApiServer {
         } else {
             Bytes::new()
         };
+        if record.level >= audit::Level::Request && !body.is_empty() {
+            record.request_object = match encoding::body_format(content_type.as_deref()) {
+                Ok(encoding::BodyFormat::Protobuf) => {
+                    corral_apimachinery::protobuf::decode_object(&body).ok()
+                }
+                Ok(encoding::BodyFormat::Yaml) => std::str::from_utf8(&body)
+                    .ok()
+                    .and_then(|t| serde_yaml::from_str(t).ok()),
+                _ => serde_json::from_slice(&body).ok(),
+            };
+        }
         let ctx = handlers::Ctx {
             api: self.clone(),
             def,
@@ -223,7 +351,14 @@ impl ApiServer {
             query,
             output,
             content_type,
+            user,
         };
+        if ctx.def.review.is_some() {
+            return reviews::review(&ctx, &body).await;
+        }
+        if ctx.info.subresource.as_deref() == Some("token") {
+            return reviews::token_request(&ctx, &body).await;
+        }
         match ctx.info.verb.as_str() {
             "get" => handlers::read::get(&ctx).await,
             "list" => handlers::read::list(&ctx).await,
@@ -241,6 +376,38 @@ impl ApiServer {
                 ),
                 verb: verb.to_string(),
             }),
+        }
+    }
+}
+
+/// How an [`ApiServer`] authenticates.
+pub struct ApiServerOptions {
+    pub audit: Option<audit::AuditLog>,
+    pub authenticator: authn::Chain,
+    pub sa_keys: Option<Arc<authn::serviceaccount::ServiceAccountKeys>>,
+    pub allow_anonymous: bool,
+}
+
+impl ApiServer {
+    pub fn authenticator(&self) -> &authn::Chain {
+        &self.authenticator
+    }
+
+    /// Who is calling: 401 for a bad credential, or for none unless anonymous access is on.
+    async fn authenticate<B>(&self, req: &Request<B>) -> ApiResult<UserInfo> {
+        let peer = req
+            .extensions()
+            .get::<PeerIdentity>()
+            .cloned()
+            .unwrap_or_default();
+        match self.authenticator.authenticate(req.headers(), &peer).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) if self.allow_anonymous => Ok(authn::anonymous()),
+            Ok(None) => Err(ApiError::Unauthorized),
+            Err(why) => {
+                tracing::debug!(reason = %why, "authentication failed");
+                Err(ApiError::Unauthorized)
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum PkiError {
 #[derive(Clone)]
 pub struct Pki {
     pub ca_cert_pem: String,
+    /// Signs client certificates (CN = user, O = groups).
+    pub client_ca_cert_pem: String,
+    client_ca_key_pem: String,
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
 }
@@ -71,33 +74,9 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let ca_cert_path = dir.join("server-ca.crt");
-    let ca_key_path = dir.join("server-ca.key");
-    let (ca_cert_pem, ca_key_pem) = match (read(&ca_cert_path)?, read(&ca_key_path)?) {
-        (Some(c), Some(k)) => (c, k),
-        _ => {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            let mut dn = DistinguishedName::new();
-            dn.push(
-                DnType::CommonName,
-                format!("corral-server-ca@{}", unix_now()),
-            );
-            params.distinguished_name = dn;
-            params.not_after = rcgen::date_time_ymd(2036, 1, 1);
-            let cert = params.self_signed(&key)?;
-            let (c, k) = (cert.pem(), key.serialize_pem());
-            write_private(&ca_key_path, &k)?;
-            write_private(&ca_cert_path, &c)?;
-            (c, k)
-        }
-    };
+    let (ca_cert_pem, ca_key_pem) = load_or_create_ca(dir, "server-ca", "corral-server-ca")?;
+    let (client_ca_cert_pem, client_ca_key_pem) =
+        load_or_create_ca(dir, "client-ca", "corral-client-ca")?;
 
     let serving_cert_path = dir.join("serving.crt");
     let serving_key_path = dir.join("serving.key");
@@ -110,6 +89,8 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
     ) && s == wanted_sans
     {
         return Ok(Pki {
+            client_ca_cert_pem: client_ca_cert_pem.clone(),
+            client_ca_key_pem: client_ca_key_pem.clone(),
             ca_cert_pem,
             serving_cert_pem: c,
             serving_key_pem: k,
@@ -137,6 +118,8 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
     write_private(&serving_cert_path, &c)?;
     write_private(&sans_path, &wanted_sans)?;
     Ok(Pki {
+        client_ca_cert_pem: client_ca_cert_pem.clone(),
+        client_ca_key_pem: client_ca_key_pem.clone(),
         ca_cert_pem,
         serving_cert_pem: c,
         serving_key_pem: k,
@@ -162,9 +145,65 @@ pub fn server_tls_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, PkiErro
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| PkiError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(
+            crate::authn::x509::client_verifier(&pki.client_ca_cert_pem).map_err(PkiError::Tls)?,
+        )
         .with_single_cert(certs, key)
         .map_err(|e| PkiError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// A CA certificate and key named `<file>.crt`/`<file>.key` in `dir`, made if missing.
+fn load_or_create_ca(
+    dir: &Path,
+    file: &str,
+    common_name: &str,
+) -> Result<(String, String), PkiError> {
+    let cert_path = dir.join(format!("{file}.crt"));
+    let key_path = dir.join(format!("{file}.key"));
+    if let (Some(c), Some(k)) = (read(&cert_path)?, read(&key_path)?) {
+        return Ok((c, k));
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("{common_name}@{}", unix_now()));
+    params.distinguished_name = dn;
+    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    let cert = params.self_signed(&key)?;
+    let (c, k) = (cert.pem(), key.serialize_pem());
+    write_private(&key_path, &k)?;
+    write_private(&cert_path, &c)?;
+    Ok((c, k))
+}
+
+impl Pki {
+    /// A client certificate for `user` in `groups`, signed by the client CA: (certificate PEM, key PEM).
+    pub fn issue_client_cert(
+        &self,
+        user: &str,
+        groups: &[&str],
+    ) -> Result<(String, String), PkiError> {
+        let ca_key = KeyPair::from_pem(&self.client_ca_key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.client_ca_cert_pem, ca_key)?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, user);
+        for g in groups {
+            dn.push(DnType::OrganizationName, *g);
+        }
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
 }

@@ -31,7 +31,80 @@ pub struct ResourceDef {
     pub storage: &'static str,
     pub conversion: Option<Conversion>,
     pub rules: &'static dyn TypeRules,
+    /// Create-only resources computed on request and never stored (reviews).
+    pub review: Option<Review>,
 }
+
+/// The virtual, create-only resources upstream serves for authentication and authorization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Review {
+    TokenReview,
+    SelfSubjectReview,
+    SubjectAccessReview,
+    SelfSubjectAccessReview,
+    LocalSubjectAccessReview,
+    SelfSubjectRulesReview,
+}
+
+/// Reviews are not stored, so they need no validation rules beyond what their handlers check.
+struct ReviewRules;
+
+impl TypeRules for ReviewRules {
+    fn name_rule(&self) -> corral_apimachinery::validation::NameRule {
+        corral_apimachinery::validation::NameRule::Dns1123Subdomain
+    }
+    fn namespaced(&self) -> bool {
+        false
+    }
+    fn validate_create(&self, _obj: &Value) -> Vec<corral_apimachinery::validation::FieldError> {
+        Vec::new()
+    }
+}
+
+const REVIEWS: &[(&str, &str, &str, bool, Review)] = &[
+    (
+        "authentication.k8s.io",
+        "TokenReview",
+        "tokenreviews",
+        false,
+        Review::TokenReview,
+    ),
+    (
+        "authentication.k8s.io",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        false,
+        Review::SelfSubjectReview,
+    ),
+    (
+        "authorization.k8s.io",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        false,
+        Review::SubjectAccessReview,
+    ),
+    (
+        "authorization.k8s.io",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        false,
+        Review::SelfSubjectAccessReview,
+    ),
+    (
+        "authorization.k8s.io",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        true,
+        Review::LocalSubjectAccessReview,
+    ),
+    (
+        "authorization.k8s.io",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        false,
+        Review::SelfSubjectRulesReview,
+    ),
+];
 
 impl ResourceDef {
     pub fn api_version(&self) -> String {
@@ -143,7 +216,7 @@ const BUILTINS: &[Builtin] = &[
         categories: &[],
         namespaced: true,
         verbs: ALL_VERBS,
-        subresources: &[],
+        subresources: &["token"],
         storage: "core/serviceaccounts",
         conversion: None,
     },
@@ -276,6 +349,25 @@ impl Registry {
                 storage: b.storage,
                 conversion: b.conversion,
                 rules,
+                review: None,
+            });
+        }
+        for (group, kind, plural, namespaced, review) in REVIEWS {
+            resources.push(ResourceDef {
+                group,
+                version: "v1",
+                kind,
+                plural,
+                singular: leak_lowercase(kind),
+                short_names: &[],
+                categories: &[],
+                namespaced: *namespaced,
+                verbs: &["create"],
+                subresources: &[],
+                storage: "",
+                conversion: None,
+                rules: &ReviewRules,
+                review: Some(*review),
             });
         }
         let by_path = resources
@@ -336,7 +428,11 @@ impl Registry {
         let mut seen = Vec::new();
         let mut out = Vec::new();
         for r in &self.resources {
-            if r.namespaced && r.conversion.is_none() && !seen.contains(&r.storage) {
+            if r.namespaced
+                && r.conversion.is_none()
+                && r.review.is_none()
+                && !seen.contains(&r.storage)
+            {
                 seen.push(r.storage);
                 out.push(r);
             }
@@ -357,7 +453,7 @@ mod tests {
     #[test]
     fn every_builtin_has_rules() {
         let r = Registry::builtin();
-        assert_eq!(r.all().len(), BUILTINS.len());
+        assert_eq!(r.all().len(), BUILTINS.len() + REVIEWS.len());
         assert!(r.lookup("", "v1", "configmaps").is_some());
         assert!(r.lookup("events.k8s.io", "v1", "events").is_some());
         assert!(r.lookup("", "v1", "pods").is_none());

@@ -64,7 +64,20 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
-            let service = service_fn(move |req| api.clone().handle(req));
+            // The client certificate (verified by rustls against the client CA) names the caller.
+            let identity = crate::authn::PeerIdentity {
+                certificate_user: tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .and_then(|c| crate::authn::x509::identity_from_der(c.as_ref())),
+                remote_addr: peer.ip().to_string(),
+            };
+            let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(identity.clone());
+                api.clone().handle(req)
+            });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with error");

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use corral_apiserver::ApiServer;
-use corral_apiserver::auth::{StaticTokenAuthenticator, UserInfo};
+use corral_apiserver::authn::token::StaticTokenAuthenticator;
+use corral_apiserver::authn::{Chain, UserInfo};
+use corral_apiserver::{ApiServer, ApiServerOptions};
 use corral_store::Store;
 use corral_store::sqlite::{SqliteOptions, SqliteStore};
 use http_body_util::{BodyExt, Full};
@@ -30,13 +31,19 @@ fn fixture() -> Fixture {
     let user = UserInfo {
         name: "admin".into(),
         uid: "1".into(),
-        groups: vec![],
+        groups: vec!["system:masters".into()],
+        ..Default::default()
     };
-    let auth = Arc::new(StaticTokenAuthenticator::from_hash(
-        StaticTokenAuthenticator::hash("t"),
-        user,
+    let authenticator = Chain::new().with(Arc::new(
+        StaticTokenAuthenticator::new().with_hash(StaticTokenAuthenticator::hash("t"), user),
     ));
-    let api = ApiServer::new(store.clone(), auth);
+    let options = ApiServerOptions {
+        audit: None,
+        authenticator,
+        sa_keys: None,
+        allow_anonymous: false,
+    };
+    let api = ApiServer::new(store.clone(), options);
     rt.block_on(api.start()).expect("start");
     Fixture {
         api,

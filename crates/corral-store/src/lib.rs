@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub mod conformance;
+pub mod etcd;
 pub mod sqlite;
 
 /// A global, strictly increasing write counter. Revision 0 means "none yet".

@@ -8,8 +8,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use base64::Engine;
-use corral_apiserver::auth::{StaticTokenAuthenticator, UserInfo};
-use corral_apiserver::{ApiServer, pki};
+use corral_apiserver::audit::{AuditLog, Policy};
+use corral_apiserver::authn::serviceaccount::{
+    DEFAULT_ISSUER, ServiceAccountAuthenticator, ServiceAccountKeys,
+};
+use corral_apiserver::authn::token::StaticTokenAuthenticator;
+use corral_apiserver::authn::x509::X509Authenticator;
+use corral_apiserver::authn::{Chain, UserInfo};
+use corral_apiserver::{ApiServer, ApiServerOptions, pki};
 use corral_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
@@ -27,6 +33,27 @@ pub struct ServerArgs {
     /// How often old revisions are compacted away (0 disables compaction).
     #[arg(long, env = "CORRAL_COMPACT_INTERVAL_SECONDS", default_value_t = 300)]
     compact_interval_seconds: u64,
+    /// Treat requests without credentials as system:anonymous (authorized by RBAC)
+    /// instead of rejecting them. /healthz, /livez and /readyz never need credentials.
+    #[arg(long, env = "CORRAL_ANONYMOUS_AUTH", default_value_t = false)]
+    anonymous_auth: bool,
+    /// Write an audit log (JSON lines, audit.k8s.io/v1 Events) to this file.
+    #[arg(long, env = "CORRAL_AUDIT_LOG_PATH")]
+    audit_log_path: Option<PathBuf>,
+    /// Audit policy (audit.k8s.io/v1 Policy YAML). Default: Metadata for every
+    /// request but health probes, so no request or response bodies are logged.
+    #[arg(long, env = "CORRAL_AUDIT_POLICY_FILE")]
+    audit_policy_file: Option<PathBuf>,
+    /// The `iss` of service-account tokens this server issues.
+    #[arg(long, env = "CORRAL_SERVICE_ACCOUNT_ISSUER", default_value = DEFAULT_ISSUER)]
+    service_account_issuer: String,
+    /// Audiences the API accepts in service-account tokens (default: the issuer).
+    #[arg(
+        long = "api-audiences",
+        env = "CORRAL_API_AUDIENCES",
+        value_delimiter = ','
+    )]
+    api_audiences: Vec<String>,
     /// Compaction always keeps at least this many of the latest revisions.
     #[arg(long, env = "CORRAL_COMPACT_MIN_RETAIN", default_value_t = 10_000)]
     compact_min_retain: i64,
@@ -58,14 +85,44 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let admin = UserInfo {
         name: "system:admin".into(),
         uid: "corral-bootstrap-admin".into(),
-        groups: vec!["system:masters".into(), "system:authenticated".into()],
+        groups: vec!["system:masters".into()],
+        ..Default::default()
     };
-    let authenticator = Arc::new(StaticTokenAuthenticator::from_hash(
-        StaticTokenAuthenticator::hash(&token),
-        admin,
-    ));
-
-    let api = ApiServer::new(store.clone(), authenticator);
+    let sa_keys = Arc::new(ServiceAccountKeys::load_or_create(
+        &data_dir.join("tls"),
+        &args.service_account_issuer,
+        args.api_audiences.clone(),
+    )?);
+    let authenticator = Chain::new()
+        .with(Arc::new(X509Authenticator))
+        .with(Arc::new(
+            StaticTokenAuthenticator::new()
+                .with_hash(StaticTokenAuthenticator::hash(&token), admin),
+        ))
+        .with(Arc::new(ServiceAccountAuthenticator {
+            keys: sa_keys.clone(),
+            store: store.clone(),
+        }));
+    let sa_keys_for_controllers = sa_keys.clone();
+    let options = ApiServerOptions {
+        authenticator,
+        sa_keys: Some(sa_keys),
+        allow_anonymous: args.anonymous_auth,
+        audit: match &args.audit_log_path {
+            None => None,
+            Some(path) => {
+                let policy = match &args.audit_policy_file {
+                    Some(p) => Policy::load(p).map_err(|e| anyhow::anyhow!("audit policy: {e}"))?,
+                    None => Policy::default_policy(),
+                };
+                Some(
+                    AuditLog::open(path, policy)
+                        .with_context(|| format!("opening audit log {}", path.display()))?,
+                )
+            }
+        },
+    };
+    let api = ApiServer::new(store.clone(), options);
     api.start()
         .await
         .map_err(|e| anyhow::anyhow!("starting the API: {}", e.message()))?;
@@ -84,10 +141,49 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl get namespaces");
 
+    let (stop_controllers, controllers_stop) = tokio::sync::watch::channel(false);
+    let controllers = controllers_client(&pki, &client_url(local))
+        .await
+        .context("building the controllers' API client")?;
+    let controllers = tokio::spawn(corral_kube::run(
+        corral_kube::Context {
+            client: controllers,
+            root_ca_pem: pki.ca_cert_pem.clone(),
+            sa_keys: sa_keys_for_controllers,
+        },
+        controllers_stop,
+    ));
+
     corral_apiserver::server::serve(listener, tls, api, shutdown_signal()).await?;
+    let _ = stop_controllers.send(true);
+    let _ = controllers.await;
     store.shutdown().await;
     tracing::info!("corral server stopped");
     Ok(())
+}
+
+/// The controllers talk to this server like any client: over HTTPS, with a
+/// client certificate of their own (in system:masters, as the upstream
+/// controller manager effectively is).
+async fn controllers_client(pki: &pki::Pki, server: &str) -> anyhow::Result<kube::Client> {
+    let (cert, key) =
+        pki.issue_client_cert("system:kube-controller-manager", &["system:masters"])?;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "self", "cluster": {"server": server, "certificate-authority-data": b64(&pki.ca_cert_pem)}}],
+        "users": [{"name": "controllers", "user": {"client-certificate-data": b64(&cert), "client-key-data": b64(&key)}}],
+        "contexts": [{"name": "self", "context": {"cluster": "self", "user": "controllers"}}],
+        "current-context": "self",
+    });
+    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(doc)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 fn client_url(local: SocketAddr) -> String {

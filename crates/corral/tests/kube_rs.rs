@@ -162,7 +162,8 @@ async fn watcher_and_reflector_follow_every_change() {
     }
     let (reader, writer) = reflector::store::<ConfigMap>();
     let stream =
-        reflector(writer, watcher(api.clone(), watcher::Config::default())).applied_objects();
+        // The controllers add kube-root-ca.crt to every namespace; follow only this test's objects.
+        reflector(writer, watcher(api.clone(), watcher::Config::default().labels("suite=kube-rs"))).applied_objects();
     let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Ok(Some(_)) = stream.try_next().await {}

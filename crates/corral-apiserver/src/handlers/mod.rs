@@ -17,6 +17,7 @@ use crate::registry::ResourceDef;
 use crate::request::{Query, RequestInfo};
 use crate::response::{self, Body};
 
+pub mod escalation;
 pub mod read;
 pub mod watch;
 pub mod write;
@@ -28,6 +29,7 @@ pub struct Ctx {
     pub query: Query,
     pub output: Output,
     pub content_type: Option<String>,
+    pub user: crate::authn::UserInfo,
 }
 
 impl Ctx {

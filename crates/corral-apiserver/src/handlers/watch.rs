@@ -205,6 +205,7 @@ fn ctx_clone(ctx: &Ctx) -> Ctx {
         query: ctx.query.clone(),
         output: ctx.output,
         content_type: ctx.content_type.clone(),
+        user: ctx.user.clone(),
     }
 }
 

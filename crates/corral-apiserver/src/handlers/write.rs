@@ -168,6 +168,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     if !errors.is_empty() {
         return Err(invalid(ctx, &name, errors));
     }
+    super::escalation::check(ctx, &obj)?;
     if let Some(ns) = ctx.namespace() {
         namespaces::check_allows_create(&ctx.api, ns, &ctx.target(&name)).await?;
     }
@@ -423,6 +424,7 @@ async fn guaranteed_update(
         if !errors.is_empty() {
             return Err(invalid(ctx, name, errors));
         }
+        super::escalation::check(ctx, &new)?;
         let stored = encoding::encode_stored(&ctx.to_storage(new.clone()))?;
         if stored == current.value {
             // Nothing changed: upstream does not write, and the resourceVersion stays.

@@ -233,3 +233,45 @@ pub fn kubectl_at(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Outp
     }
     child.wait_with_output().expect("kubectl output")
 }
+
+impl TestServer {
+    /// Write a kubeconfig for `user` in `groups` with a client certificate
+    /// signed by the server's client CA; returns its path.
+    pub fn client_cert_kubeconfig(&self, user: &str, groups: &[&str]) -> PathBuf {
+        use base64::Engine;
+        let tls = self.data_dir().join("tls");
+        let ca_cert = std::fs::read_to_string(tls.join("client-ca.crt")).expect("client CA");
+        let ca_key = rcgen::KeyPair::from_pem(
+            &std::fs::read_to_string(tls.join("client-ca.key")).expect("client CA key"),
+        )
+        .expect("key");
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_cert, ca_key).expect("issuer");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, user);
+        for g in groups {
+            dn.push(rcgen::DnType::OrganizationName, *g);
+        }
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let server_ca = std::fs::read_to_string(tls.join("server-ca.crt")).expect("server CA");
+        let doc = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n",
+            self.url(),
+            b64(&server_ca),
+            b64(&cert.pem()),
+            b64(&key.serialize_pem())
+        );
+        let path = self.dir.path().join(format!("{user}.kubeconfig"));
+        std::fs::write(&path, doc).expect("write kubeconfig");
+        path
+    }
+
+    /// Run kubectl with another kubeconfig.
+    pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        kubectl_at(kubeconfig, args, None)
+    }
+}

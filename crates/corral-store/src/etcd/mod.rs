@@ -1,0 +1,289 @@
+//! The etcd backend: [`EtcdStore`] keeps Corral's key space in an etcd v3
+//! cluster and uses etcd's own revisions, transactions and watches, so the
+//! store adds no state of its own that could disagree with etcd. Several
+//! `EtcdStore`s (several `corral server` replicas) on one cluster see each
+//! other's writes and events with the same revisions.
+//!
+//! - `kv.rs`: single-key writes as compare-and-swap transactions, ranges,
+//!   counts, revisions and compaction;
+//! - `watch.rs`: watch streams that survive a broken etcd stream by
+//!   re-opening it after the last delivered revision;
+//! - `call.rs`: the deadline, retry and error-mapping rules every request
+//!   follows;
+//! - `codec.rs`: the key prefix and key-value conversion.
+//!
+//! # Compaction
+//!
+//! `compact(R)` asks etcd to compact at `R - 1`, not `R`: a watch from `R`
+//! must deliver the event at `R` with its previous value, which etcd looks
+//! up at `R - 1` and would no longer have after compacting at `R`. The
+//! store's compacted revision is therefore etcd's plus one, and a read at
+//! exactly etcd's compacted revision (`R - 1`) is refused only by a store
+//! that knows about the compaction: the one that made it, or one that has
+//! since run into it (an error or [`Store::compacted_revision`], which asks
+//! etcd). Another replica may still serve that single revision; the data
+//! it returns is complete and correct, so this is harmless. Compactions made
+//! directly in etcd (`etcdctl compact C`, or etcd's auto-compaction) are
+//! seen the same way, as a store compaction at `C + 1`.
+
+mod call;
+mod codec;
+mod kv;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use self::codec::Codec;
+use crate::{
+    KeyValue, RangeRequest, RangeResponse, Result, Revision, Store, StoreError, WatchStream,
+};
+
+/// Where the cluster is and how patient to be with it.
+#[derive(Clone, Debug)]
+pub struct EtcdOptions {
+    /// Client URLs of the members, `http://host:port` or `https://host:port`.
+    /// Requests are balanced over all of them; list every member so that any
+    /// one may be down.
+    pub endpoints: Vec<String>,
+    /// Every Corral key lives under this etcd key prefix (for example
+    /// `"/corral"`), which is stripped from the keys the store returns.
+    /// Prefixes are plain byte prefixes: installations sharing a cluster
+    /// must not use one prefix that starts with another (`/corral` and
+    /// `/corral2`), or a range over the whole key space of the first would
+    /// include the second's keys.
+    pub key_prefix: String,
+    /// Client TLS, for `https://` endpoints.
+    pub tls: Option<EtcdTls>,
+    /// The longest any one call may take, retries included; then it fails
+    /// with `Unavailable`. Watch streams are not bounded (they are long-lived)
+    /// but opening one is.
+    pub request_timeout: Duration,
+    /// The longest a TCP (and TLS) connection attempt to one member may take,
+    /// and the time [`EtcdStore::connect`] allows the cluster to answer.
+    pub dial_timeout: Duration,
+}
+
+impl Default for EtcdOptions {
+    fn default() -> Self {
+        Self {
+            endpoints: vec!["http://127.0.0.1:2379".to_string()],
+            key_prefix: "/corral".to_string(),
+            tls: None,
+            request_timeout: Duration::from_secs(5),
+            dial_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// PEM files for TLS to etcd, as `etcdctl --cacert --cert --key` take them.
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    /// The CA that signed the members' server certificates.
+    pub ca_file: PathBuf,
+    /// Client certificate and key, for clusters that check client
+    /// certificates (`--client-cert-auth`); both or neither.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// Watch batches buffered per stream before the watch stops reading from
+/// etcd (etcd then holds further events for it; nothing is lost).
+const WATCH_BUFFER: usize = 64;
+
+/// The etcd-backed [`Store`]. Create it with [`EtcdStore::connect`].
+pub struct EtcdStore {
+    client: Client,
+    codec: Codec,
+    request_timeout: Duration,
+    /// The newest store-level compacted revision this store made or learned
+    /// of (see the module documentation); only ever grows.
+    compacted: AtomicI64,
+    closed: AtomicBool,
+    /// Watch tasks end when this flips to `true` or is dropped with the store.
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl EtcdStore {
+    /// Connects to the cluster and checks, within `dial_timeout`, that it
+    /// answers: a wrong endpoint or certificate fails here rather than at the
+    /// first request. After that, members may come and go: the client
+    /// reconnects by itself and every call is bounded by `request_timeout`.
+    pub async fn connect(options: EtcdOptions) -> Result<Arc<EtcdStore>> {
+        if options.endpoints.is_empty() {
+            return Err(StoreError::Internal("no etcd endpoints given".to_string()));
+        }
+        if options.request_timeout.is_zero() || options.dial_timeout.is_zero() {
+            return Err(StoreError::Internal(
+                "etcd request_timeout and dial_timeout must be positive".to_string(),
+            ));
+        }
+        let mut connect = ConnectOptions::new()
+            .with_connect_timeout(options.dial_timeout)
+            // Notices a member that vanished without closing its connections
+            // (a partition) so that its watch streams break and are re-opened
+            // elsewhere. etcd refuses pings more often than every 5 s, and
+            // pings on idle connections, by default.
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_keep_alive_while_idle(false)
+            // A member cut off from the others fails requests and watches at
+            // once ("no leader") instead of serving stale data or stalling.
+            .with_require_leader(true);
+        if let Some(tls) = &options.tls {
+            connect = connect.with_tls(tls_options(tls)?);
+        }
+        let connecting = Client::connect(&options.endpoints, Some(connect));
+        let client = match tokio::time::timeout(options.dial_timeout, connecting).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => return Err(call::classify(&e).into_store_error()),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "etcd at {:?}: no connection within {:?}",
+                    options.endpoints, options.dial_timeout
+                )));
+            }
+        };
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let store = EtcdStore {
+            client,
+            codec: Codec::new(options.key_prefix),
+            request_timeout: options.request_timeout,
+            compacted: AtomicI64::new(0),
+            closed: AtomicBool::new(false),
+            shutdown,
+        };
+        if let Err(e) = store.revision_within(options.dial_timeout).await {
+            return Err(StoreError::Unavailable(format!(
+                "etcd at {:?} does not answer: {e}",
+                options.endpoints
+            )));
+        }
+        Ok(Arc::new(store))
+    }
+
+    /// Ends every watch stream cleanly; every later call fails with
+    /// `Unavailable`. Dropping the store ends its watch streams too.
+    pub fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.shutdown.send_replace(true);
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Unavailable(
+                "etcd store is shut down".to_string(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a store-level compacted revision learned from anywhere.
+    fn saw_compaction(&self, revision: Revision) -> Revision {
+        self.compacted
+            .fetch_max(revision, Ordering::AcqRel)
+            .max(revision)
+    }
+
+    fn known_compacted(&self) -> Revision {
+        self.compacted.load(Ordering::Acquire)
+    }
+}
+
+fn tls_options(tls: &EtcdTls) -> Result<TlsOptions> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| StoreError::Internal(format!("etcd TLS {what} {}: {e}", path.display())))
+    };
+    let mut options =
+        TlsOptions::new().ca_certificate(Certificate::from_pem(read(&tls.ca_file, "CA")?));
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let identity =
+                Identity::from_pem(read(cert, "certificate")?, read(key, "private key")?);
+            options = options.identity(identity);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(StoreError::Internal(
+                "etcd TLS: give both cert_file and key_file, or neither".to_string(),
+            ));
+        }
+    }
+    Ok(options)
+}
+
+#[async_trait]
+impl Store for EtcdStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.ensure_open()?;
+        self.get_key(key).await
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        self.ensure_open()?;
+        self.create_key(key, value).await
+    }
+
+    async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
+        self.ensure_open()?;
+        self.update_key(key, value, expected).await
+    }
+
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        self.ensure_open()?;
+        self.delete_key(key, expected).await
+    }
+
+    /// `revision: Some(r)` with `r <= 0` reads the latest state, as etcd does.
+    async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
+        self.ensure_open()?;
+        self.range_keys(request).await
+    }
+
+    async fn count(&self, prefix: &str) -> Result<i64> {
+        self.ensure_open()?;
+        self.count_keys(prefix).await
+    }
+
+    /// etcd's revision, from a linearizable read's response header: never
+    /// behind a write acknowledged by any member before the call.
+    async fn current_revision(&self) -> Result<Revision> {
+        self.ensure_open()?;
+        self.linearizable_revision().await
+    }
+
+    async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
+        self.ensure_open()?;
+        self.open_watch(prefix, from).await
+    }
+
+    /// Compacts etcd at `revision - 1` (see the module documentation) and
+    /// returns once etcd has applied it; physical removal happens later in
+    /// etcd's background. At or below the compacted revision it is a no-op;
+    /// beyond the current revision, `FutureRevision`.
+    async fn compact(&self, revision: Revision) -> Result<()> {
+        self.ensure_open()?;
+        self.compact_to(revision).await
+    }
+
+    /// Asks etcd (a cheap read at revision 1, and only if that is compacted,
+    /// a watch that etcd answers with its compacted revision), so that this
+    /// includes compactions made by other replicas or by etcd itself.
+    async fn compacted_revision(&self) -> Result<Revision> {
+        self.ensure_open()?;
+        self.probe_compacted().await
+    }
+}
+
+impl Drop for EtcdStore {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
