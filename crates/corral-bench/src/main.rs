@@ -191,6 +191,16 @@ async fn ensure_namespace(conn: &mut Conn, ns: &str) -> Result<bool> {
         Ok(true)
     } else if r.status == http::StatusCode::CONFLICT {
         Ok(false)
+    } else if r.status == http::StatusCode::FORBIDDEN {
+        // A user without rights on namespaces can still benchmark one that exists:
+        // probe the namespace's configmaps, which every phase needs anyway.
+        let probe = format!("/api/v1/namespaces/{ns}/configmaps?limit=1");
+        let p = conn.request(Method::GET, &probe, None).await?;
+        if p.is_success() {
+            Ok(false)
+        } else {
+            bail!("creating namespace {ns}: {}", r.error_message())
+        }
     } else {
         bail!("creating namespace {ns}: {}", r.error_message())
     }

@@ -168,9 +168,10 @@ async fn killing_the_leader_under_write_load_loses_no_acknowledged_write() {
         after_kill > 100,
         "writes must keep succeeding after the kill"
     );
-    // The request timeout, a leader election (1-2 s) and a retry.
+    // The request timeout, a leader election (1-2 s), a retry, and slack
+    // for a busy machine.
     assert!(
-        longest_pause < timeout + Duration::from_secs(3),
+        longest_pause < timeout + Duration::from_secs(4),
         "writes stalled for {longest_pause:?}"
     );
 
@@ -276,7 +277,7 @@ async fn every_call(store: Arc<EtcdStore>, round: usize) -> Vec<(&'static str, S
         Ok(()) => (name, Ok(())),
         Err((e, took)) => {
             assert!(
-                took < OUTAGE_TIMEOUT + Duration::from_millis(750),
+                took < OUTAGE_TIMEOUT + Duration::from_millis(1500),
                 "{name} took {took:?} to fail (request timeout {OUTAGE_TIMEOUT:?})"
             );
             (name, Err(e))

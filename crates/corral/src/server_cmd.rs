@@ -99,10 +99,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             StaticTokenAuthenticator::new()
                 .with_hash(StaticTokenAuthenticator::hash(&token), admin),
         ))
-        .with(Arc::new(ServiceAccountAuthenticator {
-            keys: sa_keys.clone(),
-            store: store.clone(),
-        }));
+        .with(Arc::new(ServiceAccountAuthenticator::new(
+            sa_keys.clone(),
+            store.clone(),
+        )));
     let sa_keys_for_controllers = sa_keys.clone();
     let options = ApiServerOptions {
         authenticator,

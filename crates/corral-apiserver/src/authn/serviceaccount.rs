@@ -238,9 +238,17 @@ impl ServiceAccountKeys {
 
 /// Validates service-account JWTs and checks that what they are bound to still exists.
 pub struct ServiceAccountAuthenticator {
-    pub keys: Arc<ServiceAccountKeys>,
-    pub store: Arc<dyn Store>,
+    keys: Arc<ServiceAccountKeys>,
+    store: Arc<dyn Store>,
+    /// Signature checks are the expensive part (ECDSA verify), so a token's
+    /// verified claims are remembered by its hash. Expiry and the existence of
+    /// the ServiceAccount (and bound Secret) are still checked on every
+    /// request, so revocation takes effect immediately.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Claims>>>,
 }
+
+/// Bound on remembered tokens; past it the cache starts over (cheap, and rare).
+const VERIFIED_CACHE_LIMIT: usize = 10_000;
 
 async fn stored(store: &Arc<dyn Store>, key: &str) -> Result<Option<Value>, String> {
     match store.get(key).await {
@@ -260,8 +268,42 @@ fn uid_of(v: &Value) -> &str {
 }
 
 impl ServiceAccountAuthenticator {
+    pub fn new(keys: Arc<ServiceAccountKeys>, store: Arc<dyn Store>) -> Self {
+        ServiceAccountAuthenticator {
+            keys,
+            store,
+            verified: Default::default(),
+        }
+    }
+
+    fn verified_claims(&self, token: &str) -> Result<Arc<Claims>, String> {
+        let hash = super::token::StaticTokenAuthenticator::hash(token);
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&hash).cloned());
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(self.keys.verify(token)?);
+                if let Ok(mut cache) = self.verified.lock() {
+                    if cache.len() >= VERIFIED_CACHE_LIMIT {
+                        cache.clear();
+                    }
+                    cache.insert(hash, c.clone());
+                }
+                c
+            }
+        };
+        if claims.exp.is_some_and(|exp| exp <= now()) {
+            return Err("service account token has expired".into());
+        }
+        Ok(claims)
+    }
+
     pub async fn validate(&self, token: &str) -> Result<UserInfo, String> {
-        let claims = self.keys.verify(token)?;
+        let claims = self.verified_claims(token)?;
         let (namespace, sa_name, sa_uid, mut extra) = if let Some(k) = &claims.kubernetes {
             let mut extra = BTreeMap::new();
             if let Some(jti) = &claims.jti {

@@ -138,12 +138,38 @@ fn connect_failed(message: &str) -> bool {
         || m.contains("connection refused")
 }
 
-/// Runs `attempt` until it succeeds, fails for good, or `timeout` has passed
-/// since the first try (then `Unavailable`, with the last error seen).
-/// Each attempt gets only the time left, so the whole call never takes much
-/// longer than `timeout`: a dead cluster answers in ~`timeout`, never hangs.
+/// When one store call must be done: every request the call makes (most
+/// make one; some ask a follow-up question) shares it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Deadline {
+    at: Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    pub(super) fn after(budget: Duration) -> Self {
+        Self {
+            at: Instant::now() + budget,
+            budget,
+        }
+    }
+
+    pub(super) fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// `Unavailable` for a call that ran out of time.
+    pub(super) fn expired(&self) -> StoreError {
+        timed_out(self.budget, None).into_store_error()
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the deadline passes
+/// (then `Unavailable`, with the last error seen). Each attempt gets only
+/// the time left, so a call never takes longer than the request timeout: a
+/// dead cluster answers in about that time, and never hangs.
 pub(super) async fn bounded<T, F, Fut>(
-    timeout: Duration,
+    deadline: Deadline,
     retry: Retry,
     mut attempt: F,
 ) -> Result<T, Failure>
@@ -151,7 +177,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, etcd_client::Error>>,
 {
-    let deadline = Instant::now() + timeout;
+    let Deadline {
+        at: deadline,
+        budget: timeout,
+    } = deadline;
     let mut backoff = FIRST_BACKOFF;
     let mut last: Option<Failure> = None;
     loop {
@@ -239,14 +268,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn writes_are_not_resent_after_an_ambiguous_failure() {
         let mut tries = 0;
-        let result: Result<(), _> = bounded(Duration::from_secs(5), Retry::OnlyIfNotSent, || {
-            tries += 1;
-            async {
-                Err(etcd_client::Error::GRpcStatus(tonic::Status::unavailable(
-                    "etcdserver: leader changed",
-                )))
-            }
-        })
+        let result: Result<(), _> = bounded(
+            Deadline::after(Duration::from_secs(5)),
+            Retry::OnlyIfNotSent,
+            || {
+                tries += 1;
+                async {
+                    Err(etcd_client::Error::GRpcStatus(tonic::Status::unavailable(
+                        "etcdserver: leader changed",
+                    )))
+                }
+            },
+        )
         .await;
         assert!(matches!(result, Err(Failure::Ambiguous(_))));
         assert_eq!(tries, 1);
@@ -256,14 +289,18 @@ mod tests {
     async fn unsent_requests_are_retried_until_the_deadline() {
         let start = Instant::now();
         let mut tries = 0;
-        let result: Result<(), _> = bounded(Duration::from_secs(2), Retry::OnlyIfNotSent, || {
-            tries += 1;
-            async {
-                Err(etcd_client::Error::GRpcStatus(tonic::Status::unavailable(
-                    "etcdserver: no leader",
-                )))
-            }
-        })
+        let result: Result<(), _> = bounded(
+            Deadline::after(Duration::from_secs(2)),
+            Retry::OnlyIfNotSent,
+            || {
+                tries += 1;
+                async {
+                    Err(etcd_client::Error::GRpcStatus(tonic::Status::unavailable(
+                        "etcdserver: no leader",
+                    )))
+                }
+            },
+        )
         .await;
         assert!(matches!(result, Err(Failure::Ambiguous(m)) if m.contains("no leader")));
         assert!(tries > 3, "{tries} tries");

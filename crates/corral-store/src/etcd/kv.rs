@@ -11,18 +11,17 @@ use etcd_client::{
     Compare, CompareOp, DeleteOptions, GetOptions, GetResponse, PutOptions, ResponseHeader, Txn,
     TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
 };
-use std::time::Duration;
 
 use super::EtcdStore;
-use super::call::{self, Failure, Retry};
+use super::call::{self, Deadline, Failure, Retry};
 use crate::{KeyValue, RangeRequest, RangeResponse, Result, Revision, StoreError};
 
 impl EtcdStore {
     /// One transaction. Writes are sent again only if the failed attempt
     /// certainly did not reach etcd (see `call.rs`).
-    async fn txn(&self, txn: Txn) -> Result<TxnResponse, Failure> {
-        let kv = self.client.kv_client();
-        call::bounded(self.request_timeout, Retry::OnlyIfNotSent, || {
+    async fn txn(&self, deadline: Deadline, txn: Txn) -> Result<TxnResponse, Failure> {
+        let kv = self.kv.clone();
+        call::bounded(deadline, Retry::OnlyIfNotSent, || {
             let (mut kv, txn) = (kv.clone(), txn.clone());
             async move { kv.txn(txn).await }
         })
@@ -32,12 +31,12 @@ impl EtcdStore {
     /// One linearizable range read (retried freely: reads have no effect).
     async fn read(
         &self,
-        timeout: Duration,
+        deadline: Deadline,
         key: Vec<u8>,
         options: GetOptions,
     ) -> Result<GetResponse, Failure> {
-        let kv = self.client.kv_client();
-        call::bounded(timeout, Retry::Idempotent, || {
+        let kv = self.kv.clone();
+        call::bounded(deadline, Retry::Idempotent, || {
             let (mut kv, key, options) = (kv.clone(), key.clone(), options.clone());
             async move { kv.get(key, Some(options)).await }
         })
@@ -45,8 +44,12 @@ impl EtcdStore {
     }
 
     pub(super) async fn get_key(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.get_within(self.deadline(), key).await
+    }
+
+    async fn get_within(&self, deadline: Deadline, key: &str) -> Result<Option<KeyValue>> {
         let mut resp = self
-            .read(self.request_timeout, self.codec.key(key), GetOptions::new())
+            .read(deadline, self.codec.key(key), GetOptions::new())
             .await?;
         resp.take_kvs()
             .into_iter()
@@ -61,7 +64,7 @@ impl EtcdStore {
         let txn = Txn::new()
             .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(k, value.to_vec(), None)]);
-        let resp = self.txn(txn).await?;
+        let resp = self.txn(self.deadline(), txn).await?;
         if !resp.succeeded() {
             return Err(StoreError::AlreadyExists {
                 key: key.to_string(),
@@ -85,9 +88,10 @@ impl EtcdStore {
         value: Bytes,
         expected: Revision,
     ) -> Result<KeyValue> {
+        let deadline = self.deadline();
         if expected <= 0 {
             // etcd's `mod_revision == 0` would match an absent key and create it.
-            return Err(self.refusal(key).await);
+            return Err(self.refusal(deadline, key).await);
         }
         let k = self.codec.key(key);
         let txn = Txn::new()
@@ -98,7 +102,7 @@ impl EtcdStore {
                 Some(PutOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(k, None)]);
-        let resp = self.txn(txn).await?;
+        let resp = self.txn(deadline, txn).await?;
         if !resp.succeeded() {
             return Err(refused(key, self.failure_branch_kv(&resp)?));
         }
@@ -127,9 +131,10 @@ impl EtcdStore {
         key: &str,
         expected: Option<Revision>,
     ) -> Result<KeyValue> {
+        let deadline = self.deadline();
         let k = self.codec.key(key);
         let compare = match expected {
-            Some(e) if e <= 0 => return Err(self.refusal(key).await),
+            Some(e) if e <= 0 => return Err(self.refusal(deadline, key).await),
             Some(e) => Compare::mod_revision(k.clone(), CompareOp::Equal, e),
             None => Compare::mod_revision(k.clone(), CompareOp::Greater, 0),
         };
@@ -140,7 +145,7 @@ impl EtcdStore {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(k, None)]);
-        let resp = self.txn(txn).await?;
+        let resp = self.txn(deadline, txn).await?;
         if !resp.succeeded() {
             return Err(refused(key, self.failure_branch_kv(&resp)?));
         }
@@ -162,8 +167,8 @@ impl EtcdStore {
 
     /// Why a compare-and-swap on `key` cannot succeed, read separately when
     /// no transaction was needed to find out.
-    async fn refusal(&self, key: &str) -> StoreError {
-        match self.get_key(key).await {
+    async fn refusal(&self, deadline: Deadline, key: &str) -> StoreError {
+        match self.get_within(deadline, key).await {
             Ok(current) => refused(key, current),
             Err(e) => e,
         }
@@ -212,7 +217,9 @@ impl EtcdStore {
         if let Some(r) = revision {
             options = options.with_revision(r);
         }
-        let mut resp = self.read_at(revision, start, options).await?;
+        let mut resp = self
+            .read_at(self.deadline(), revision, start, options)
+            .await?;
         let served = header_revision(resp.header())?;
         let more = resp.more();
         let kvs = resp
@@ -232,6 +239,7 @@ impl EtcdStore {
     /// completed by the revisions the store contract reports.
     async fn read_at(
         &self,
+        deadline: Deadline,
         revision: Option<Revision>,
         key: Vec<u8>,
         options: GetOptions,
@@ -239,18 +247,15 @@ impl EtcdStore {
         let mut tries = 0;
         loop {
             tries += 1;
-            let failure = match self
-                .read(self.request_timeout, key.clone(), options.clone())
-                .await
-            {
+            let failure = match self.read(deadline, key.clone(), options.clone()).await {
                 Ok(resp) => return Ok(resp),
                 Err(failure) => failure,
             };
             let requested = revision.unwrap_or(0);
             return Err(match failure {
-                Failure::Compacted => self.compacted_error(requested).await,
+                Failure::Compacted => self.compacted_error(deadline, requested).await,
                 Failure::FutureRevision => {
-                    let current = self.linearizable_revision().await?;
+                    let current = self.revision_within(deadline).await?;
                     if current >= requested && tries < 3 {
                         // Written meanwhile: the read can now be served.
                         continue;
@@ -265,21 +270,18 @@ impl EtcdStore {
     pub(super) async fn count_keys(&self, prefix: &str) -> Result<i64> {
         let (start, end) = self.codec.prefix_range(prefix);
         let options = GetOptions::new().with_range(end).with_count_only();
-        Ok(self
-            .read(self.request_timeout, start, options)
-            .await?
-            .count())
+        Ok(self.read(self.deadline(), start, options).await?.count())
     }
 
     pub(super) async fn linearizable_revision(&self) -> Result<Revision> {
-        self.revision_within(self.request_timeout).await
+        self.revision_within(self.deadline()).await
     }
 
     /// The revision from the header of the cheapest linearizable read there
     /// is: a count of one key that does not exist.
-    pub(super) async fn revision_within(&self, timeout: Duration) -> Result<Revision> {
+    pub(super) async fn revision_within(&self, deadline: Deadline) -> Result<Revision> {
         let options = GetOptions::new().with_count_only();
-        let resp = self.read(timeout, self.codec.probe_key(), options).await?;
+        let resp = self.read(deadline, self.codec.probe_key(), options).await?;
         header_revision(resp.header())
     }
 
@@ -287,7 +289,8 @@ impl EtcdStore {
         if revision <= self.known_compacted() {
             return Ok(());
         }
-        let current = self.linearizable_revision().await?;
+        let deadline = self.deadline();
+        let current = self.revision_within(deadline).await?;
         if revision > current {
             return Err(StoreError::FutureRevision {
                 requested: revision,
@@ -298,10 +301,10 @@ impl EtcdStore {
             // Nothing is older than revision 1; etcd has no revision 0 to compact at.
             return Ok(());
         }
-        let kv = self.client.kv_client();
+        let kv = self.kv.clone();
         // Safe to repeat: a second compaction at the same revision is
         // refused as already compacted, which is success here.
-        let result = call::bounded(self.request_timeout, Retry::Idempotent, || {
+        let result = call::bounded(deadline, Retry::Idempotent, || {
             let mut kv = kv.clone();
             async move { kv.compact(revision - 1, None).await }
         })
@@ -313,7 +316,7 @@ impl EtcdStore {
             }
             Err(Failure::FutureRevision) => Err(StoreError::FutureRevision {
                 requested: revision,
-                current: self.linearizable_revision().await?,
+                current: self.revision_within(deadline).await?,
             }),
             Err(other) => Err(other.into_store_error()),
         }
@@ -321,15 +324,13 @@ impl EtcdStore {
 
     /// The store's compacted revision according to etcd (see the module docs).
     pub(super) async fn probe_compacted(&self) -> Result<Revision> {
+        let deadline = self.deadline();
         let options = GetOptions::new().with_revision(1).with_count_only();
-        match self
-            .read(self.request_timeout, self.codec.probe_key(), options)
-            .await
-        {
+        match self.read(deadline, self.codec.probe_key(), options).await {
             // Revision 1 is still readable: etcd never compacted (past 1).
             Ok(_) | Err(Failure::FutureRevision) => Ok(self.known_compacted()),
             Err(Failure::Compacted) => {
-                let etcd_compacted = self.etcd_compact_revision().await?;
+                let etcd_compacted = self.etcd_compact_revision(deadline).await?;
                 Ok(self.saw_compaction(etcd_compacted + 1))
             }
             Err(other) => Err(other.into_store_error()),
@@ -338,8 +339,8 @@ impl EtcdStore {
 
     /// `Compacted` for a read at `requested` that etcd refused, with the
     /// compacted revision asked of etcd (or, failing that, what we know).
-    pub(super) async fn compacted_error(&self, requested: Revision) -> StoreError {
-        let compacted = match self.etcd_compact_revision().await {
+    async fn compacted_error(&self, deadline: Deadline, requested: Revision) -> StoreError {
+        let compacted = match self.etcd_compact_revision(deadline).await {
             Ok(etcd_compacted) => self.saw_compaction(etcd_compacted + 1),
             Err(_) => self.saw_compaction(requested + 1),
         };
@@ -353,8 +354,8 @@ impl EtcdStore {
     /// is cancelled with the compact revision when revision 1 is gone. Call
     /// this only when a read said something is compacted, otherwise the
     /// watch just waits for events (until the request timeout).
-    async fn etcd_compact_revision(&self) -> Result<Revision> {
-        let mut client = self.client.watch_client();
+    async fn etcd_compact_revision(&self, deadline: Deadline) -> Result<Revision> {
+        let mut client = self.watch.clone();
         let options = WatchOptions::new().with_start_revision(1);
         let key = self.codec.probe_key();
         let probe = async move {
@@ -369,16 +370,13 @@ impl EtcdStore {
             }
             Ok::<_, etcd_client::Error>(None)
         };
-        match tokio::time::timeout(self.request_timeout, probe).await {
+        match tokio::time::timeout_at(deadline.at(), probe).await {
             Ok(Ok(Some(revision))) => Ok(revision),
             Ok(Ok(None)) => Err(StoreError::Unavailable(
                 "etcd ended the compaction probe without an answer".to_string(),
             )),
             Ok(Err(e)) => Err(call::classify(&e).into_store_error()),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "etcd did not report its compacted revision within {:?}",
-                self.request_timeout
-            ))),
+            Err(_) => Err(deadline.expired()),
         }
     }
 }

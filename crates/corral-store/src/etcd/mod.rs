@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, Identity, KvClient, TlsOptions, WatchClient,
+};
 
 use self::codec::Codec;
 use crate::{
@@ -93,13 +95,20 @@ pub struct EtcdTls {
     pub key_file: Option<PathBuf>,
 }
 
+/// The largest etcd response accepted. gRPC's default, 4 MiB, is less than
+/// an unpaginated list of a few thousand objects (etcd itself sends up to
+/// 2 GiB, and Kubernetes' API server accepts as much); a range that large
+/// would otherwise fail with an error however often it is retried.
+const MAX_RESPONSE: usize = i32::MAX as usize;
+
 /// Watch batches buffered per stream before the watch stops reading from
 /// etcd (etcd then holds further events for it; nothing is lost).
 const WATCH_BUFFER: usize = 64;
 
 /// The etcd-backed [`Store`]. Create it with [`EtcdStore::connect`].
 pub struct EtcdStore {
-    client: Client,
+    kv: KvClient,
+    watch: WatchClient,
     codec: Codec,
     request_timeout: Duration,
     /// The newest store-level compacted revision this store made or learned
@@ -151,14 +160,18 @@ impl EtcdStore {
         };
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let store = EtcdStore {
-            client,
+            kv: client.kv_client().max_decoding_message_size(MAX_RESPONSE),
+            watch: client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE),
             codec: Codec::new(options.key_prefix),
             request_timeout: options.request_timeout,
             compacted: AtomicI64::new(0),
             closed: AtomicBool::new(false),
             shutdown,
         };
-        if let Err(e) = store.revision_within(options.dial_timeout).await {
+        let deadline = call::Deadline::after(options.dial_timeout);
+        if let Err(e) = store.revision_within(deadline).await {
             return Err(StoreError::Unavailable(format!(
                 "etcd at {:?} does not answer: {e}",
                 options.endpoints
@@ -172,6 +185,11 @@ impl EtcdStore {
     pub fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
         self.shutdown.send_replace(true);
+    }
+
+    /// The deadline of a call starting now.
+    fn deadline(&self) -> call::Deadline {
+        call::Deadline::after(self.request_timeout)
     }
 
     fn ensure_open(&self) -> Result<()> {

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use etcd_client::{EventType, WatchClient, WatchOptions, WatchResponse};
 use tokio::sync::{mpsc, watch};
 
-use super::call::{self, Retry};
+use super::call::{self, Deadline, Retry};
 use super::codec::Codec;
 use super::{EtcdStore, WATCH_BUFFER};
 use crate::{Event, EventKind, KeyValue, Result, Revision, StoreError, WatchStream};
@@ -33,11 +33,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl EtcdStore {
     pub(super) async fn open_watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
+        let deadline = self.deadline();
         let next = if from <= 0 {
             // Linearizable, so a write acknowledged before this call is never
             // delivered, whichever member serves the watch and however far
             // behind it is.
-            self.linearizable_revision().await? + 1
+            self.revision_within(deadline).await? + 1
         } else {
             let compacted = self.known_compacted();
             if from < compacted {
@@ -50,14 +51,14 @@ impl EtcdStore {
         };
         let (key, end) = self.codec.prefix_range(prefix);
         let mut watcher = Watcher {
-            client: self.client.watch_client(),
+            client: self.watch.clone(),
             codec: self.codec.clone(),
             key,
             end,
             next,
             timeout: self.request_timeout,
         };
-        let opened = watcher.open().await?;
+        let opened = watcher.open(deadline).await?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         tokio::spawn(watcher.run(opened, tx, self.shutdown.subscribe()));
         Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
@@ -102,7 +103,7 @@ enum Step {
 impl Watcher {
     /// Opens an etcd watch at `next - 1` and waits for etcd to confirm it,
     /// within the request timeout (retrying unreachable members meanwhile).
-    async fn open(&mut self) -> Result<Opened> {
+    async fn open(&mut self, deadline: Deadline) -> Result<Opened> {
         let options = WatchOptions::new()
             .with_range(self.end.clone())
             .with_start_revision((self.next - 1).max(1))
@@ -116,7 +117,7 @@ impl Watcher {
                 Ok((stream, first))
             }
         };
-        let (stream, first) = call::bounded(self.timeout, Retry::Idempotent, attempt).await?;
+        let (stream, first) = call::bounded(deadline, Retry::Idempotent, attempt).await?;
         let Some(first) = first else {
             return Err(StoreError::Unavailable(
                 "etcd closed the watch stream before confirming it".to_string(),
@@ -159,7 +160,7 @@ impl Watcher {
                     _ = tx.closed() => return,
                     _ = shutdown.wait_for(|closed| *closed) => return,
                 }
-                match self.open().await {
+                match self.open(Deadline::after(self.timeout)).await {
                     Ok(opened) => {
                         tracing::info!(next = self.next, "etcd watch re-established");
                         break opened;
