@@ -81,7 +81,17 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
     let serving_cert_path = dir.join("serving.crt");
     let serving_key_path = dir.join("serving.key");
     let sans_path = dir.join("serving.sans");
-    let wanted_sans = sans.join(",");
+    // The serving certificate is re-issued when the names change or when the CA
+    // does (a replica joining an HA setup adopts the shared CA).
+    let ca_fingerprint: String = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(ca_cert_pem.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let wanted_sans = format!("{}|{ca_fingerprint}", sans.join(","));
     if let (Some(c), Some(k), Some(s)) = (
         read(&serving_cert_path)?,
         read(&serving_key_path)?,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use corral_apiserver::authn::serviceaccount::ServiceAccountKeys;
 
 pub mod aggregation;
+pub mod leader;
 pub mod serviceaccounts;
 pub mod tokens;
 
@@ -25,6 +26,22 @@ pub struct Context {
     /// PEM of the CA that signs the API server's serving certificate.
     pub root_ca_pem: String,
     pub sa_keys: Arc<ServiceAccountKeys>,
+}
+
+/// Run the controllers on whichever replica holds the leader lease, until `shutdown` fires.
+pub async fn run_elected(
+    ctx: Context,
+    identity: &str,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let client = ctx.client.clone();
+    leader::run_while_leader(
+        client,
+        leader::ElectionConfig::new(identity),
+        shutdown,
+        move |stop| run(ctx.clone(), stop),
+    )
+    .await
 }
 
 /// Run every controller until `shutdown` fires. A controller whose watch

@@ -2,7 +2,9 @@
 //! lightweight cluster and the CLI. This is the edge where errors become
 //! `anyhow` reports and exit codes.
 
+mod datastore;
 mod server_cmd;
+mod shared_bootstrap;
 
 use clap::{Parser, Subcommand};
 

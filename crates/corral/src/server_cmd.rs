@@ -16,11 +16,12 @@ use corral_apiserver::authn::token::StaticTokenAuthenticator;
 use corral_apiserver::authn::x509::X509Authenticator;
 use corral_apiserver::authn::{Chain, UserInfo};
 use corral_apiserver::{ApiServer, ApiServerOptions, pki};
-use corral_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
 #[derive(clap::Args)]
 pub struct ServerArgs {
+    #[command(flatten)]
+    datastore: crate::datastore::DatastoreArgs,
     /// Where the server keeps its database, certificates and kubeconfig.
     #[arg(long, env = "CORRAL_DATA_DIR", default_value = "./corral-data")]
     data_dir: PathBuf,
@@ -30,9 +31,6 @@ pub struct ServerArgs {
     /// Extra names or addresses for the serving certificate.
     #[arg(long = "tls-san", env = "CORRAL_TLS_SAN", value_delimiter = ',')]
     tls_sans: Vec<String>,
-    /// How often old revisions are compacted away (0 disables compaction).
-    #[arg(long, env = "CORRAL_COMPACT_INTERVAL_SECONDS", default_value_t = 300)]
-    compact_interval_seconds: u64,
     /// Treat requests without credentials as system:anonymous (authorized by RBAC)
     /// instead of rejecting them. /healthz, /livez and /readyz never need credentials.
     #[arg(long, env = "CORRAL_ANONYMOUS_AUTH", default_value_t = false)]
@@ -54,9 +52,6 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     api_audiences: Vec<String>,
-    /// Compaction always keeps at least this many of the latest revisions.
-    #[arg(long, env = "CORRAL_COMPACT_MIN_RETAIN", default_value_t = 10_000)]
-    compact_min_retain: i64,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -65,20 +60,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
 
-    let db_dir = data_dir.join("db");
-    std::fs::create_dir_all(&db_dir)?;
-    let store = SqliteStore::open(
-        &db_dir.join("state.db"),
-        SqliteOptions {
-            compact_interval: std::time::Duration::from_secs(args.compact_interval_seconds),
-            compact_min_retain: args.compact_min_retain,
-            ..SqliteOptions::default()
-        },
-    )
-    .context("opening the SQLite store")?;
-
+    let datastore = crate::datastore::Datastore::open(&args.datastore, &data_dir).await?;
+    let store = datastore.store();
     let sans = serving_sans(&args);
-    let pki = pki::load_or_create(&data_dir.join("tls"), &sans)?;
+    let tls_dir = data_dir.join("tls");
+    crate::shared_bootstrap::sync(&store, &tls_dir, || {
+        pki::load_or_create(&tls_dir, &sans)?;
+        ServiceAccountKeys::load_or_create(&tls_dir, &args.service_account_issuer, vec![])?;
+        admin_token(&data_dir)?;
+        Ok(())
+    })
+    .await?;
+    let pki = pki::load_or_create(&tls_dir, &sans)?;
     let tls = pki::server_tls_config(&pki)?;
 
     let token = admin_token(&data_dir)?;
@@ -133,7 +126,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let kubeconfig = data_dir.join("admin.kubeconfig");
     write_kubeconfig(&kubeconfig, &client_url(local), &pki.ca_cert_pem, &token)?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, address = %local, "corral server ready");
+    tracing::info!(datastore = datastore.describe(), elapsed_ms = started.elapsed().as_millis() as u64, address = %local, "corral server ready");
     println!(
         "Corral is serving the Kubernetes API at {}",
         client_url(local)
@@ -142,22 +135,29 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     println!("  kubectl get namespaces");
 
     let (stop_controllers, controllers_stop) = tokio::sync::watch::channel(false);
+    let ca_pem = pki.ca_cert_pem.clone();
     let controllers = controllers_client(&pki, &client_url(local))
         .await
         .context("building the controllers' API client")?;
-    let controllers = tokio::spawn(corral_kube::run(
-        corral_kube::Context {
-            client: controllers,
-            root_ca_pem: pki.ca_cert_pem.clone(),
-            sa_keys: sa_keys_for_controllers,
-        },
-        controllers_stop,
-    ));
+    // With several replicas on one etcd, only the lease holder runs controllers.
+    let identity = format!("{}-{}", hostname(), local.port());
+    let controllers = tokio::spawn(async move {
+        corral_kube::run_elected(
+            corral_kube::Context {
+                client: controllers,
+                root_ca_pem: ca_pem,
+                sa_keys: sa_keys_for_controllers,
+            },
+            &identity,
+            controllers_stop,
+        )
+        .await
+    });
 
     corral_apiserver::server::serve(listener, tls, api, shutdown_signal()).await?;
     let _ = stop_controllers.send(true);
     let _ = controllers.await;
-    store.shutdown().await;
+    datastore.shutdown().await;
     tracing::info!("corral server stopped");
     Ok(())
 }
@@ -184,6 +184,12 @@ async fn controllers_client(pki: &pki::Pki, server: &str) -> anyhow::Result<kube
     )
     .await?;
     Ok(kube::Client::try_from(config)?)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "corral".into())
 }
 
 fn client_url(local: SocketAddr) -> String {

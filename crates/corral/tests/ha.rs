@@ -1,0 +1,254 @@
+//! High availability: two `corral server` replicas on one real 3-member etcd
+//! cluster (Debian's etcd, started by scripts/etcd-cluster).
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::TestServer;
+
+/// A 3-member etcd cluster on loopback, stopped (by PID) when dropped.
+struct EtcdCluster {
+    dir: tempfile::TempDir,
+    endpoints: String,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/etcd-cluster")
+}
+
+/// Six consecutive free ports (three client, three peer).
+fn free_base() -> u16 {
+    for attempt in 0..200u16 {
+        let base = 41000 + (std::process::id() as u16 % 300) * 20 + attempt * 7;
+        if (base..base + 6).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free port range for etcd");
+}
+
+impl EtcdCluster {
+    fn start() -> EtcdCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(script())
+            .arg("start")
+            .arg(dir.path().join("etcd"))
+            .arg(free_base().to_string())
+            .output()
+            .expect("run scripts/etcd-cluster (scripts/setup installs etcd)");
+        assert!(
+            out.status.success(),
+            "etcd cluster did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let endpoints = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        assert!(
+            endpoints.starts_with("http://"),
+            "unexpected endpoints {endpoints:?}"
+        );
+        EtcdCluster { dir, endpoints }
+    }
+
+    fn datastore_endpoint(&self) -> String {
+        format!("etcd://{}", self.endpoints.replace("http://", ""))
+    }
+
+    fn stop(&self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path().join("etcd"))
+            .status();
+    }
+
+    fn restart(&self) {
+        let out = Command::new(script())
+            .arg("start")
+            .arg(self.dir.path().join("etcd"))
+            .output()
+            .expect("restart etcd");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn replica(etcd: &EtcdCluster) -> TestServer {
+    TestServer::start_with(&["--datastore-endpoint", &etcd.datastore_endpoint()])
+}
+
+fn rv(v: &serde_json::Value) -> String {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn lease_holder(s: &TestServer) -> String {
+    let out = s.kubectl(&[
+        "get",
+        "lease",
+        "corral-controllers",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn two_replicas_share_state_credentials_and_elect_one_controller_leader() {
+    let etcd = EtcdCluster::start();
+    let mut a = replica(&etcd);
+    let b = replica(&etcd);
+    // One CA and one admin credential: a's kubeconfig works against b.
+    let ca = |s: &TestServer| std::fs::read(s.data_dir().join("tls/server-ca.crt")).expect("ca");
+    assert_eq!(ca(&a), ca(&b));
+    let a_kubeconfig_for_b = std::fs::read_to_string(a.kubeconfig())
+        .expect("kc")
+        .replace(&a.url(), &b.url());
+    let cross = a.dir.path().join("cross.kubeconfig");
+    std::fs::write(&cross, a_kubeconfig_for_b).expect("write");
+    assert!(
+        b.kubectl_as(&cross, &["get", "ns"]).status.success(),
+        "a's credentials work on b"
+    );
+
+    // A write through one replica is readable and watchable through the other, with the same resourceVersion.
+    let start = rv(&b.json(&["get", "--raw", "/api/v1/namespaces/default/configmaps"]));
+    a.ok(&[
+        "create",
+        "cm",
+        "shared",
+        "-n",
+        "default",
+        "--from-literal=k=v",
+    ]);
+    let on_a = a.json(&["get", "cm", "shared", "-n", "default", "-o", "json"]);
+    let on_b = b.json(&["get", "cm", "shared", "-n", "default", "-o", "json"]);
+    assert_eq!(rv(&on_a), rv(&on_b));
+    assert_eq!(on_b["data"]["k"], "v");
+    let watched = b.ok(&[
+        "get",
+        "--raw",
+        &format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={start}&timeoutSeconds=2"
+        ),
+    ]);
+    assert!(
+        watched.lines().any(|l| l.contains("\"shared\"")
+            && l.contains(&format!("\"resourceVersion\":\"{}\"", rv(&on_a)))),
+        "b's watch did not deliver a's write: {watched}"
+    );
+
+    // Exactly one leader runs the controllers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let holder = loop {
+        let h = lease_holder(&b);
+        if !h.is_empty() {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no controller leader elected");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Kill the leader, whichever it is; the other takes over within 15 s and its controllers work.
+    let a_leads = holder.ends_with(&format!("-{}", a.port));
+    let mut b = b;
+    let survivor = if a_leads {
+        a.kill9();
+        &b
+    } else {
+        b.kill9();
+        &a
+    };
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(15);
+    loop {
+        let h = lease_holder(survivor);
+        if !h.is_empty() && h != holder {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no takeover within 15 s (holder still {h:?})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let takeover = killed_at.elapsed();
+    survivor.ok(&["create", "ns", "after-failover"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !survivor
+        .kubectl(&["get", "sa", "default", "-n", "after-failover"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "controllers did not run on the new leader"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("leader takeover after {takeover:?}");
+}
+
+#[test]
+fn etcd_outage_fails_fast_and_recovers_without_restart() {
+    let etcd = EtcdCluster::start();
+    let s = replica(&etcd);
+    s.ok(&["create", "cm", "before", "-n", "default"]);
+    etcd.stop();
+    let started = Instant::now();
+    let out = s.kubectl(&[
+        "get",
+        "cm",
+        "before",
+        "-n",
+        "default",
+        "--request-timeout=30s",
+    ]);
+    let elapsed = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a read with etcd down must fail");
+    assert!(
+        err.contains("ServiceUnavailable") || err.contains("unavailable") || err.contains("503"),
+        "{err}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(12),
+        "failing took {elapsed:?}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    etcd.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if s.kubectl(&["create", "cm", "after", "-n", "default"])
+            .status
+            .success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not recover after etcd returned"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    s.ok(&["get", "cm", "before", "-n", "default"]);
+}
