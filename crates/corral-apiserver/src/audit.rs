@@ -208,17 +208,6 @@ fn micro_now() -> String {
     now.format(&fmt).unwrap_or_default()
 }
 
-fn user_json(u: &UserInfo) -> Value {
-    let mut v = json!({"username": u.name, "groups": u.groups});
-    if !u.uid.is_empty() {
-        v["uid"] = json!(u.uid);
-    }
-    if !u.extra.is_empty() {
-        v["extra"] = json!(u.extra);
-    }
-    v
-}
-
 impl Record {
     pub fn start(method: &str, uri: &str, user_agent: &str, source_ip: &str) -> Record {
         Record {
@@ -248,7 +237,7 @@ impl Record {
             "stage": if self.streaming { "ResponseStarted" } else { "ResponseComplete" },
             "requestURI": self.request_uri,
             "verb": verb,
-            "user": self.user.as_ref().map(user_json).unwrap_or_else(|| json!({})),
+            "user": self.user.as_ref().map(crate::authn::user_json).unwrap_or_else(|| json!({})),
             "sourceIPs": [self.source_ip],
             "userAgent": self.user_agent,
             "responseStatus": {"metadata": {}, "code": self.code},
@@ -262,7 +251,7 @@ impl Record {
         }
         if let Some(imp) = &self.impersonated {
             // `user` is who authenticated; `impersonatedUser` whom they acted as.
-            ev["impersonatedUser"] = user_json(imp);
+            ev["impersonatedUser"] = crate::authn::user_json(imp);
         }
         if let Some(r) = self.request.as_ref().filter(|r| r.resource_request) {
             let mut obj = json!({"resource": r.resource, "apiVersion": r.api_version});

@@ -19,17 +19,6 @@ fn decode(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     encoding::decode_body(body, format, ctx.def.kind)
 }
 
-fn user_json(u: &UserInfo) -> Value {
-    let mut v = json!({"username": u.name, "groups": u.groups});
-    if !u.uid.is_empty() {
-        v["uid"] = json!(u.uid);
-    }
-    if !u.extra.is_empty() {
-        v["extra"] = json!(u.extra);
-    }
-    v
-}
-
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
@@ -91,7 +80,7 @@ pub async fn review(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
                         .as_ref()
                         .map(|k| k.api_audiences.clone())
                         .unwrap_or_default();
-                    json!({"authenticated": true, "user": user_json(&u), "audiences": audiences})
+                    json!({"authenticated": true, "user": crate::authn::user_json(&u), "audiences": audiences})
                 }
                 Ok(None) | Err(_) => {
                     json!({"authenticated": false, "user": {}, "error": "token is not valid"})
@@ -99,9 +88,11 @@ pub async fn review(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
             };
             Ok(answer(ctx, obj, status))
         }
-        Some(Review::SelfSubjectReview) => {
-            Ok(answer(ctx, obj, json!({"userInfo": user_json(&ctx.user)})))
-        }
+        Some(Review::SelfSubjectReview) => Ok(answer(
+            ctx,
+            obj,
+            json!({"userInfo": crate::authn::user_json(&ctx.user)}),
+        )),
         Some(Review::SelfSubjectAccessReview) => {
             let attrs = attributes_from_spec(ctx, &spec, ctx.user.clone())?;
             Ok(answer(ctx, obj, access_status(ctx, &attrs)))

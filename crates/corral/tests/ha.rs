@@ -20,10 +20,15 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/etcd-cluster")
 }
 
-/// Six consecutive free ports (three client, three peer).
+/// Six consecutive free ports (three client, three peer). Tests in this
+/// binary run in parallel, so each call takes its own slot: two clusters on
+/// one port range would answer each other's health checks.
 fn free_base() -> u16 {
-    for attempt in 0..200u16 {
-        let base = 41000 + (std::process::id() as u16 % 300) * 20 + attempt * 7;
+    static NEXT_SLOT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let slot = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    for attempt in 0..100u32 {
+        let offset = (std::process::id() % 200) * 40 + u32::from(slot) * 10 + attempt * 8011;
+        let base = (30000 + offset % 30000) as u16;
         if (base..base + 6).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return base;
         }

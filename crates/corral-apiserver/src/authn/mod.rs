@@ -19,6 +19,18 @@ pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 pub const MASTERS_GROUP: &str = "system:masters";
 
+/// The user as TokenReview, SelfSubjectReview and audit events show it.
+pub fn user_json(u: &UserInfo) -> serde_json::Value {
+    let mut v = serde_json::json!({"username": u.name, "groups": u.groups});
+    if !u.uid.is_empty() {
+        v["uid"] = serde_json::json!(u.uid);
+    }
+    if !u.extra.is_empty() {
+        v["extra"] = serde_json::json!(u.extra);
+    }
+    v
+}
+
 pub fn anonymous() -> UserInfo {
     UserInfo {
         name: ANONYMOUS_USER.into(),
