@@ -3,11 +3,9 @@
 //! allowed everything before RBAC is asked, as upstream's privileged group.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use corral_apimachinery::rbac::{Attributes, Decision, PolicyRule, RbacIndex};
-use corral_store::{EventKind, RangeRequest, Revision, Store, StoreError};
-use futures::StreamExt;
+use corral_store::{Event, EventKind, KeyValue, Store, StoreError};
 use serde_json::Value;
 
 use crate::authn::{MASTERS_GROUP, UserInfo};
@@ -68,92 +66,40 @@ impl Authorizer {
     pub async fn start(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), StoreError> {
-        let rev = self.load(&store).await?;
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut next = rev + 1;
-            loop {
-                match me.follow(&store, next, &mut shutdown).await {
-                    Ok(()) => return,
-                    Err((StoreError::Compacted { .. }, _)) => match me.load(&store).await {
-                        // Fell behind compaction: rebuild from a fresh list.
-                        Ok(rev) => next = rev + 1,
-                        Err(e) => tracing::warn!(error = %e, "RBAC re-list failed"),
-                    },
-                    Err((e, last)) => {
-                        tracing::warn!(error = %e, "RBAC watch ended; resuming");
-                        next = last + 1;
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = shutdown.changed() => return,
-                }
-            }
-        });
-        Ok(())
+        crate::mirror::start(store, RBAC_PREFIX, self.clone(), shutdown).await
     }
+}
 
-    /// Rebuild the index from the store's current state; returns the revision read.
-    async fn load(&self, store: &Arc<dyn Store>) -> Result<Revision, StoreError> {
-        let resp = store
-            .range(RangeRequest {
-                prefix: RBAC_PREFIX.to_string(),
-                ..Default::default()
-            })
-            .await?;
-        let objects: Vec<Value> = resp
-            .kvs
+impl crate::mirror::Sink for Authorizer {
+    fn reset(&self, kvs: Vec<KeyValue>) {
+        let objects: Vec<Value> = kvs
             .iter()
             .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
             .collect();
         let fresh = RbacIndex::from_objects(objects.iter());
         self.update(|index| *index = fresh);
-        Ok(resp.revision)
     }
 
-    async fn follow(
-        &self,
-        store: &Arc<dyn Store>,
-        from: Revision,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), (StoreError, Revision)> {
-        let mut last = from - 1;
-        let mut stream = store
-            .watch(RBAC_PREFIX, from)
-            .await
-            .map_err(|e| (e, last))?;
-        loop {
-            let batch = tokio::select! {
-                b = stream.next() => b,
-                _ = shutdown.changed() => return Ok(()),
-            };
-            let events = match batch {
-                None => return Ok(()),
-                Some(Err(e)) => return Err((e, last)),
-                Some(Ok(events)) => events,
-            };
-            self.update(|index| {
-                for ev in &events {
-                    match ev.kind {
-                        EventKind::Put => {
-                            if let Ok(v) = serde_json::from_slice::<Value>(&ev.kv.value) {
-                                index.upsert(&v);
-                            }
-                        }
-                        EventKind::Delete => {
-                            if let Some((kind, rest)) = kind_of_key(&ev.kv.key) {
-                                let (ns, name) = rest.rsplit_once('/').unwrap_or(("", rest));
-                                index.remove(kind, ns, name);
-                            }
+    fn apply(&self, events: &[Event]) {
+        self.update(|index| {
+            for ev in events {
+                match ev.kind {
+                    EventKind::Put => {
+                        if let Ok(v) = serde_json::from_slice::<Value>(&ev.kv.value) {
+                            index.upsert(&v);
                         }
                     }
-                    last = ev.revision();
+                    EventKind::Delete => {
+                        if let Some((kind, rest)) = kind_of_key(&ev.kv.key) {
+                            let (ns, name) = rest.rsplit_once('/').unwrap_or(("", rest));
+                            index.remove(kind, ns, name);
+                        }
+                    }
                 }
-            });
-        }
+            }
+        });
     }
 }
 

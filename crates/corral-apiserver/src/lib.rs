@@ -24,6 +24,7 @@ pub mod encoding;
 pub mod error;
 mod handlers;
 pub mod impersonation;
+mod mirror;
 pub mod namespaces;
 pub mod openapi;
 pub mod pki;
@@ -54,6 +55,7 @@ pub struct ApiServer {
     /// Requests without credentials act as system:anonymous instead of getting 401.
     pub allow_anonymous: bool,
     pub authorizer: Arc<authz::Authorizer>,
+    namespaces: Arc<namespaces::NamespaceCache>,
     audit: Option<audit::AuditLog>,
     ready: AtomicBool,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
@@ -71,6 +73,7 @@ impl ApiServer {
             sa_keys: options.sa_keys,
             allow_anonymous: options.allow_anonymous,
             authorizer: Arc::default(),
+            namespaces: Arc::default(),
             audit: options.audit,
             ready: AtomicBool::new(false),
             shutdown_tx,
@@ -83,6 +86,13 @@ impl ApiServer {
     pub async fn start(self: &Arc<Self>) -> ApiResult<()> {
         namespaces::ensure_system_namespaces(self).await?;
         bootstrap::ensure_rbac_policy(self).await?;
+        mirror::start(
+            self.store.clone(),
+            "/registry/core/namespaces/",
+            self.namespaces.clone(),
+            self.shutdown_signal(),
+        )
+        .await?;
         self.authorizer
             .start(self.store.clone(), self.shutdown_signal())
             .await?;

@@ -78,12 +78,93 @@ pub async fn resume_terminating(api: &Arc<ApiServer>) -> ApiResult<()> {
     Ok(())
 }
 
+/// Which namespaces exist and whether they are terminating, mirrored from the
+/// store so that every namespaced create does not pay a store round trip (on
+/// etcd that is a consensus read). A name the mirror does not know yet (just
+/// created) is looked up in the store.
+#[derive(Default)]
+pub struct NamespaceCache {
+    terminating: std::sync::RwLock<std::collections::HashMap<String, bool>>,
+}
+
+fn is_terminating(v: &Value) -> bool {
+    encoding::meta(v).contains_key("deletionTimestamp")
+        || v.get("status")
+            .and_then(|s| s.get("phase"))
+            .and_then(Value::as_str)
+            == Some("Terminating")
+}
+
+impl NamespaceCache {
+    fn get(&self, name: &str) -> Option<bool> {
+        self.terminating
+            .read()
+            .ok()
+            .and_then(|m| m.get(name).copied())
+    }
+
+    fn with(&self, f: impl FnOnce(&mut std::collections::HashMap<String, bool>)) {
+        match self.terminating.write() {
+            Ok(mut m) => f(&mut m),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+impl crate::mirror::Sink for NamespaceCache {
+    fn reset(&self, kvs: Vec<corral_store::KeyValue>) {
+        let fresh = kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+            .filter_map(|v| meta_str(&v, "name").map(|n| (n.to_string(), is_terminating(&v))))
+            .collect();
+        self.with(|m| *m = fresh);
+    }
+
+    fn apply(&self, events: &[corral_store::Event]) {
+        self.with(|m| {
+            for ev in events {
+                let name = ev.kv.key.rsplit('/').next().unwrap_or("").to_string();
+                match ev.kind {
+                    corral_store::EventKind::Put => {
+                        let v: Value = serde_json::from_slice(&ev.kv.value).unwrap_or(Value::Null);
+                        m.insert(name, is_terminating(&v));
+                    }
+                    corral_store::EventKind::Delete => {
+                        m.remove(&name);
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn terminating_error(namespace: &str, target: &Target) -> ApiError {
+    ApiError::Forbidden {
+        target: target.clone(),
+        message: format!(
+            "{} {:?} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+            target.qualified(),
+            target.name
+        ),
+        cause: Some(Box::new((
+            "NamespaceTerminating".into(),
+            format!("namespace {namespace} is being terminated"),
+        ))),
+    }
+}
+
 /// Namespaced content may only be created in a namespace that exists and is not terminating.
 pub async fn check_allows_create(
     api: &Arc<ApiServer>,
     namespace: &str,
     target: &Target,
 ) -> ApiResult<()> {
+    match api.namespaces.get(namespace) {
+        Some(false) => return Ok(()),
+        Some(true) => return Err(terminating_error(namespace, target)),
+        None => {}
+    }
     let kv = api
         .store
         .get(&namespace_key(namespace))
@@ -91,24 +172,8 @@ pub async fn check_allows_create(
         .ok_or_else(|| ApiError::NotFound(Target::new("", "namespaces", namespace)))?;
     let v: Value =
         serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let terminating = encoding::meta(&v).contains_key("deletionTimestamp")
-        || v.get("status")
-            .and_then(|s| s.get("phase"))
-            .and_then(Value::as_str)
-            == Some("Terminating");
-    if terminating {
-        return Err(ApiError::Forbidden {
-            target: target.clone(),
-            message: format!(
-                "{} {:?} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
-                target.qualified(),
-                target.name
-            ),
-            cause: Some(Box::new((
-                "NamespaceTerminating".into(),
-                format!("namespace {namespace} is being terminated"),
-            ))),
-        });
+    if is_terminating(&v) {
+        return Err(terminating_error(namespace, target));
     }
     Ok(())
 }

@@ -435,10 +435,8 @@ fn watch_from_compacted_revision_is_gone() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        if text.contains("too old resource version")
-            || text.contains("Expired")
-            || text.contains("410")
-        {
+        // Not a bare "410": random uids in the output can contain it.
+        if text.contains("too old resource version") || text.contains("Expired") {
             break;
         }
         assert!(Instant::now() < deadline, "never compacted: {text}");
