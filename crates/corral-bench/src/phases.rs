@@ -462,11 +462,14 @@ pub struct ItemMeta {
 }
 
 impl ListBody {
+    /// Names of the benchmark's own objects; the cluster may keep others in the
+    /// namespace (such as the `kube-root-ca.crt` ConfigMap every namespace gets).
     fn names(self) -> Vec<String> {
         self.items
             .unwrap_or_default()
             .into_iter()
             .map(|i| i.metadata.and_then(|m| m.name).unwrap_or_default())
+            .filter(|n| n.starts_with("cm-"))
             .collect()
     }
     fn cont(&self) -> Option<String> {
