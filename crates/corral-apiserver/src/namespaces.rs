@@ -18,8 +18,13 @@ use crate::encoding::{self, meta_str};
 use crate::error::{ApiError, ApiResult, Target};
 use crate::handlers::write::now_rfc3339;
 
-pub const SYSTEM_NAMESPACES: &[&str] =
-    &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] = &[
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "corral-system",
+];
 
 fn namespace_key(name: &str) -> String {
     format!("/registry/core/namespaces/{name}")

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use base64::Engine;
 use corral_apiserver::audit::{AuditLog, Policy};
+use corral_apiserver::authn::corral_token::CorralTokenAuthenticator;
 use corral_apiserver::authn::serviceaccount::{
     DEFAULT_ISSUER, ServiceAccountAuthenticator, ServiceAccountKeys,
 };
@@ -95,7 +96,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with(Arc::new(ServiceAccountAuthenticator::new(
             sa_keys.clone(),
             store.clone(),
-        )));
+        )))
+        .with(Arc::new(CorralTokenAuthenticator::new(store.clone())));
     let sa_keys_for_controllers = sa_keys.clone();
     let options = ApiServerOptions {
         authenticator,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub mod corral_token;
 pub mod serviceaccount;
 pub mod token;
 pub mod x509;
