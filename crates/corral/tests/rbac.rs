@@ -834,3 +834,101 @@ fn uuid_hex() -> String {
         .expect("urandom");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Every verb on every built-in resource, for users whose grants make the
+/// expected answer unambiguous: nobody, a system:masters member, and a user
+/// holding one custom Role in one namespace.
+#[test]
+fn full_verb_resource_matrix() {
+    let s = TestServer::start();
+    s.ok(&["create", "ns", "grid"]);
+    s.ok_stdin(
+        &["create", "-f", "-"],
+        r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"custom","namespace":"grid"},"rules":[{"apiGroups":[""],"resources":["configmaps","secrets"],"verbs":["get","list","watch"]},{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create","delete"]}]}"#,
+    );
+    s.ok(&[
+        "create",
+        "rolebinding",
+        "custom",
+        "-n",
+        "grid",
+        "--role=custom",
+        "--user=matrix-user",
+    ]);
+    wait_can_i(
+        &s,
+        &["get", "secrets", "-n", "grid", "--as=matrix-user"],
+        "yes",
+    );
+    let verbs = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    let resources = [
+        ("configmaps", true),
+        ("secrets", true),
+        ("serviceaccounts", true),
+        ("events", true),
+        ("events.events.k8s.io", true),
+        ("leases.coordination.k8s.io", true),
+        ("roles.rbac.authorization.k8s.io", true),
+        ("rolebindings.rbac.authorization.k8s.io", true),
+        ("clusterroles.rbac.authorization.k8s.io", false),
+        ("clusterrolebindings.rbac.authorization.k8s.io", false),
+        ("namespaces", false),
+    ];
+    let custom_allows = |verb: &str, resource: &str| match resource {
+        "configmaps" | "secrets" => matches!(verb, "get" | "list" | "watch"),
+        "leases.coordination.k8s.io" => matches!(verb, "create" | "delete"),
+        _ => false,
+    };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (resource, namespaced) in resources {
+        for verb in verbs {
+            let ns: &[&str] = if namespaced { &["-n", "grid"] } else { &[] };
+            for (who, want) in [
+                (vec!["--as=nobody"], false),
+                (vec!["--as=root-like", "--as-group=system:masters"], true),
+                (
+                    vec!["--as=matrix-user"],
+                    namespaced && custom_allows(verb, resource),
+                ),
+            ] {
+                let args: Vec<&str> = [&["auth", "can-i", verb, resource][..], ns, &who].concat();
+                let out = s.kubectl(&args);
+                let got = String::from_utf8_lossy(&out.stdout).trim() == "yes";
+                checked += 1;
+                if got != want {
+                    failures.push(format!("{who:?} {verb} {resource}: got {got}, want {want}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cases wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 264);
+    // And real requests: allowed ones succeed, denied ones get 403 Forbidden.
+    assert!(
+        s.kubectl(&["get", "secrets", "-n", "grid", "--as=matrix-user"])
+            .status
+            .success()
+    );
+    let err = s.fails(&["delete", "secret", "x", "-n", "grid", "--as=matrix-user"]);
+    assert!(
+        err.contains("(Forbidden)") && err.contains("cannot delete resource \"secrets\""),
+        "{err}"
+    );
+    let err = s.fails(&["get", "serviceaccounts", "-n", "grid", "--as=matrix-user"]);
+    assert!(err.contains("(Forbidden)"), "{err}");
+}
