@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use support::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,36 +54,7 @@ async fn acknowledged_writes_survive_kill_9() {
     );
 
     s.spawn();
-    let client = s.kube_client().await;
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .expect("list after restart");
-    let stored: HashMap<String, String> = list
-        .items
-        .into_iter()
-        .map(|c| {
-            (
-                c.metadata.name.unwrap_or_default(),
-                c.metadata.resource_version.unwrap_or_default(),
-            )
-        })
-        .collect();
-    let mut missing = Vec::new();
-    for (name, rv) in &acked {
-        match stored.get(name) {
-            Some(got) if got == rv => {}
-            other => missing.push((name.clone(), rv.clone(), other.cloned())),
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged writes lost or changed: {:?}",
-        missing.len(),
-        acked.len(),
-        &missing[..missing.len().min(5)]
-    );
+    s.assert_configmaps_present(&acked).await;
     eprintln!(
         "{} acknowledged writes all present after kill -9",
         acked.len()

@@ -359,36 +359,6 @@ async fn write_load(
     (acked, errors)
 }
 
-async fn assert_all_present(
-    server: &TestServer,
-    acked: &std::collections::HashMap<String, String>,
-) {
-    use k8s_openapi::api::core::v1::ConfigMap;
-    use kube::api::{Api, ListParams};
-    let api: Api<ConfigMap> = Api::namespaced(server.kube_client().await, "default");
-    let list = api.list(&ListParams::default()).await.expect("list");
-    let stored: std::collections::HashMap<String, String> = list
-        .items
-        .into_iter()
-        .map(|c| {
-            (
-                c.metadata.name.unwrap_or_default(),
-                c.metadata.resource_version.unwrap_or_default(),
-            )
-        })
-        .collect();
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|(n, rv)| stored.get(*n) != Some(rv))
-        .take(5)
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "acknowledged writes lost or changed: {lost:?} (of {})",
-        acked.len()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_member_killed_under_api_write_load_loses_nothing() {
     let etcd = EtcdCluster::start();
@@ -418,7 +388,7 @@ async fn etcd_member_killed_under_api_write_load_loses_nothing() {
         "{errors} errors against {} acknowledged writes",
         acked.len()
     );
-    assert_all_present(&s, &acked).await;
+    s.assert_configmaps_present(&acked).await;
     eprintln!(
         "{} acknowledged writes, {errors} errors, all present after losing an etcd member",
         acked.len()
@@ -443,5 +413,5 @@ async fn killing_one_replica_does_not_disturb_clients_of_the_other() {
     let ((acked, errors), ()) = tokio::join!(write_load(&b, stop.clone()), killer);
     assert!(acked.len() > 100, "the load did not get going");
     assert_eq!(errors, 0, "clients of the surviving replica saw errors");
-    assert_all_present(&b, &acked).await;
+    b.assert_configmaps_present(&acked).await;
 }

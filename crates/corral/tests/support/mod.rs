@@ -275,3 +275,38 @@ impl TestServer {
         kubectl_at(kubeconfig, args, None)
     }
 }
+
+impl TestServer {
+    /// Every acknowledged write (name → resourceVersion) must be stored in
+    /// `default` with exactly that resourceVersion.
+    pub async fn assert_configmaps_present(
+        &self,
+        acked: &std::collections::HashMap<String, String>,
+    ) {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::api::{Api, ListParams};
+        let api: Api<ConfigMap> = Api::namespaced(self.kube_client().await, "default");
+        let list = api.list(&ListParams::default()).await.expect("list");
+        let stored: std::collections::HashMap<String, String> = list
+            .items
+            .into_iter()
+            .map(|c| {
+                (
+                    c.metadata.name.unwrap_or_default(),
+                    c.metadata.resource_version.unwrap_or_default(),
+                )
+            })
+            .collect();
+        let lost: Vec<_> = acked
+            .iter()
+            .filter(|(n, rv)| stored.get(*n) != Some(rv))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{} of {} acknowledged writes lost or changed: {:?}",
+            lost.len(),
+            acked.len(),
+            &lost[..lost.len().min(5)]
+        );
+    }
+}
