@@ -376,8 +376,8 @@ impl ApiServer {
             "create" => handlers::write::create(&ctx, &body).await,
             "update" => handlers::write::update(&ctx, &body).await,
             "patch" => handlers::write::patch(&ctx, &body).await,
-            "delete" => handlers::write::delete(&ctx, &body).await,
-            "deletecollection" => handlers::write::delete_collection(&ctx, &body).await,
+            "delete" => handlers::delete::delete(&ctx, &body).await,
+            "deletecollection" => handlers::delete::delete_collection(&ctx, &body).await,
             verb => Err(ApiError::MethodNotSupported {
                 target: error::Target::new(
                     ctx.def.group,
