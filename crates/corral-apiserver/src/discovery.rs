@@ -53,7 +53,7 @@ fn aggregated_group(api: &ApiServer, group: &str, versions: &[&str]) -> Value {
         .iter()
         .map(|v| {
             let resources: Vec<Value> = api
-                .registry
+                .registry()
                 .in_group_version(group, v)
                 .map(aggregated_resource)
                 .collect();
@@ -137,7 +137,7 @@ fn group_doc(group: &str, versions: &[&str]) -> Value {
 
 pub fn groups(api: &Arc<ApiServer>, accept: Option<&str>) -> ApiResult<Response<Body>> {
     let groups: Vec<(&str, Vec<&str>)> = api
-        .registry
+        .registry()
         .groups()
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
@@ -159,7 +159,7 @@ pub fn groups(api: &Arc<ApiServer>, accept: Option<&str>) -> ApiResult<Response<
 
 pub fn group(api: &Arc<ApiServer>, name: &str) -> ApiResult<Response<Body>> {
     let (g, vs) = api
-        .registry
+        .registry()
         .groups()
         .into_iter()
         .find(|(g, _)| !g.is_empty() && *g == name)
@@ -175,7 +175,8 @@ pub fn resource_list(
     group: &str,
     version: &str,
 ) -> ApiResult<Response<Body>> {
-    let defs: Vec<&ResourceDef> = api.registry.in_group_version(group, version).collect();
+    let registry = api.registry();
+    let defs: Vec<&ResourceDef> = registry.in_group_version(group, version).collect();
     if defs.is_empty() {
         return Err(ApiError::NoRoute);
     }

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 mod bootstrap;
+pub mod crds;
 pub mod discovery;
 pub mod encoding;
 pub mod error;
@@ -48,7 +49,8 @@ pub const KUBERNETES_MINOR: &str = "35";
 
 pub struct ApiServer {
     pub store: Arc<dyn Store>,
-    pub registry: registry::Registry,
+    /// Swapped whole when CRDs change; a request keeps the snapshot it started with.
+    registry: arc_swap::ArcSwap<registry::Registry>,
     authenticator: authn::Chain,
     /// Signs and checks service-account tokens (TokenRequest, TokenReview).
     pub sa_keys: Option<Arc<authn::serviceaccount::ServiceAccountKeys>>,
@@ -68,7 +70,7 @@ impl ApiServer {
         let (shutdown_tx, _) = tokio::sync::watch::channel(false);
         Arc::new(ApiServer {
             store,
-            registry: registry::Registry::builtin(),
+            registry: arc_swap::ArcSwap::from_pointee(registry::Registry::builtin()),
             authenticator: options.authenticator,
             sa_keys: options.sa_keys,
             allow_anonymous: options.allow_anonymous,
@@ -105,6 +107,15 @@ impl ApiServer {
     pub fn begin_shutdown(&self) {
         self.ready.store(false, Ordering::SeqCst);
         let _ = self.shutdown_tx.send(true);
+    }
+
+    /// The resources served right now.
+    pub fn registry(&self) -> Arc<registry::Registry> {
+        self.registry.load_full()
+    }
+
+    pub(crate) fn set_registry(&self, registry: registry::Registry) {
+        self.registry.store(Arc::new(registry));
     }
 
     pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -302,7 +313,7 @@ impl ApiServer {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let def = self
-            .registry
+            .registry()
             .lookup(&info.group, &info.version, &info.resource)
             .ok_or(ApiError::NoRoute)?
             .clone();

@@ -220,7 +220,7 @@ pub fn spawn_finalizer(api: Arc<ApiServer>, name: String) {
 /// One pass: delete what is inside; remove the namespace once nothing is left. `Ok(true)` when done.
 async fn finalize_once(api: &Arc<ApiServer>, name: &str) -> ApiResult<bool> {
     let mut remaining = 0usize;
-    for def in api.registry.namespaced_storages() {
+    for def in api.registry().namespaced_storages() {
         let prefix = def.key_prefix(Some(name));
         let resp = api
             .store

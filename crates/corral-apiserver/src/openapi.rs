@@ -39,7 +39,7 @@ fn doc_hash(doc: &Value) -> String {
 
 pub fn root(api: &Arc<ApiServer>) -> ApiResult<Response<Body>> {
     let mut paths = Map::new();
-    for (group, versions) in api.registry.groups() {
+    for (group, versions) in api.registry().groups() {
         for version in versions {
             let path = gv_path(group, version);
             let hash = doc_hash(&group_version_doc(api, group, version));
@@ -65,7 +65,7 @@ pub fn document(api: &Arc<ApiServer>, rest: &str) -> ApiResult<Response<Body>> {
         _ => return Err(ApiError::NoRoute),
     };
     if api
-        .registry
+        .registry()
         .in_group_version(group, version)
         .next()
         .is_none()
@@ -107,7 +107,7 @@ fn group_version_doc(api: &ApiServer, group: &str, version: &str) -> Value {
     let write_params = ["dryRun", "fieldManager", "fieldValidation", "pretty"];
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for r in api.registry.in_group_version(group, version) {
+    for r in api.registry().in_group_version(group, version) {
         let base = format!("/{}", gv_path(group, version));
         let collection = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}", r.plural)

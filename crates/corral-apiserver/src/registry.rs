@@ -1,17 +1,71 @@
 //! The resources this server serves. Adding a built-in type is one entry in
-//! [`BUILTINS`] plus its rules in `corral_apimachinery::types`.
+//! [`BUILTINS`] plus its rules in `corral_apimachinery::types`. Custom
+//! resources join at runtime: a [`Registry`] is immutable and the server swaps
+//! in a new one (built by [`Registry::with_custom`]) when CRDs change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use corral_apimachinery::types::{TypeRules, rules_for};
 use serde_json::Value;
 
-/// Converts between the stored form and a served version (for resources served
-/// in two API groups from one storage, like core/v1 and events.k8s.io/v1 Events).
+/// Converts between the stored form and a served version.
 #[derive(Clone, Copy)]
-pub struct Conversion {
-    pub to_storage: fn(&Value) -> Value,
-    pub from_storage: fn(&Value) -> Value,
+pub enum Conversion {
+    /// Resources served in two API groups from one storage, like core/v1 and
+    /// events.k8s.io/v1 Events.
+    Fns {
+        to_storage: fn(&Value) -> Value,
+        from_storage: fn(&Value) -> Value,
+    },
+    /// Custom resources served in a version other than the storage version
+    /// (conversion strategy `None`: only `apiVersion` changes).
+    ApiVersion {
+        served: &'static str,
+        stored: &'static str,
+    },
+}
+
+impl Conversion {
+    pub fn to_storage(&self, v: &Value) -> Value {
+        match self {
+            Conversion::Fns { to_storage, .. } => to_storage(v),
+            Conversion::ApiVersion { stored, .. } => with_api_version(v, stored),
+        }
+    }
+
+    pub fn from_storage(&self, v: &Value) -> Value {
+        match self {
+            Conversion::Fns { from_storage, .. } => from_storage(v),
+            Conversion::ApiVersion { served, .. } => with_api_version(v, served),
+        }
+    }
+}
+
+fn with_api_version(v: &Value, api_version: &str) -> Value {
+    let mut out = v.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.insert("apiVersion".into(), Value::String(api_version.to_string()));
+    }
+    out
+}
+
+/// A kind's rules: built-in rules live for the process, custom resources'
+/// rules (built from a CRD's schema) are dropped with the registry that holds them.
+#[derive(Clone)]
+pub enum Rules {
+    Static(&'static dyn TypeRules),
+    Owned(Arc<dyn TypeRules>),
+}
+
+impl std::ops::Deref for Rules {
+    type Target = dyn TypeRules;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Rules::Static(r) => *r,
+            Rules::Owned(r) => r.as_ref(),
+        }
+    }
 }
 
 /// One served resource in one group/version.
@@ -30,9 +84,11 @@ pub struct ResourceDef {
     /// Storage key segment, e.g. `core/configmaps`; resources sharing storage share it.
     pub storage: &'static str,
     pub conversion: Option<Conversion>,
-    pub rules: &'static dyn TypeRules,
+    pub rules: Rules,
     /// Create-only resources computed on request and never stored (reviews).
     pub review: Option<Review>,
+    /// Set for custom resources: what their CRD says beyond the rules.
+    pub custom: Option<Arc<crate::crds::CustomServing>>,
 }
 
 /// The virtual, create-only resources upstream serves for authentication and authorization.
@@ -244,7 +300,7 @@ const BUILTINS: &[Builtin] = &[
         verbs: ALL_VERBS,
         subresources: &[],
         storage: "core/events",
-        conversion: Some(Conversion {
+        conversion: Some(Conversion::Fns {
             to_storage: corral_apimachinery::events::events_v1_to_core,
             from_storage: corral_apimachinery::events::core_to_events_v1,
         }),
@@ -348,8 +404,9 @@ impl Registry {
                 subresources: b.subresources,
                 storage: b.storage,
                 conversion: b.conversion,
-                rules,
+                rules: Rules::Static(rules),
                 review: None,
+                custom: None,
             });
         }
         for (group, kind, plural, namespaced, review) in REVIEWS {
@@ -366,10 +423,31 @@ impl Registry {
                 subresources: &[],
                 storage: "",
                 conversion: None,
-                rules: &ReviewRules,
+                rules: Rules::Static(&ReviewRules),
                 review: Some(*review),
+                custom: None,
             });
         }
+        Registry::index(resources)
+    }
+
+    /// The built-in resources plus custom ones. A custom resource whose
+    /// group/version/plural is already served is skipped (the CRD's
+    /// `NamesAccepted` condition reports such conflicts).
+    pub fn with_custom(custom: Vec<ResourceDef>) -> Registry {
+        let mut resources = Registry::builtin().resources;
+        for def in custom {
+            let taken = resources.iter().any(|r| {
+                r.group == def.group && r.version == def.version && r.plural == def.plural
+            });
+            if !taken {
+                resources.push(def);
+            }
+        }
+        Registry::index(resources)
+    }
+
+    fn index(resources: Vec<ResourceDef>) -> Registry {
         let by_path = resources
             .iter()
             .enumerate()
@@ -443,7 +521,46 @@ impl Registry {
 
 /// Singular names are derived once at start-up and live for the process.
 fn leak_lowercase(kind: &str) -> &'static str {
-    Box::leak(kind.to_lowercase().into_boxed_str())
+    intern(&kind.to_lowercase())
+}
+
+/// Names of served resources as `&'static str`, each distinct string stored
+/// once: custom resources come and go at runtime, so leaking per registration
+/// would grow without bound, while the set of distinct names stays small.
+pub fn intern(s: &str) -> &'static str {
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut guard = match NAMES.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let set = guard.get_or_insert_with(HashSet::new);
+    if let Some(existing) = set.get(s) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
+/// Interns a list of names (short names, categories).
+pub fn intern_all(items: &[String]) -> &'static [&'static str] {
+    if items.is_empty() {
+        return &[];
+    }
+    let joined = items.join("\u{0}");
+    static LISTS: Mutex<Option<BTreeMap<String, &'static [&'static str]>>> = Mutex::new(None);
+    let mut guard = match LISTS.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let map = guard.get_or_insert_with(BTreeMap::new);
+    if let Some(existing) = map.get(&joined) {
+        return existing;
+    }
+    let list: Vec<&'static str> = items.iter().map(|s| intern(s)).collect();
+    let leaked: &'static [&'static str] = Box::leak(list.into_boxed_slice());
+    map.insert(joined, leaked);
+    leaked
 }
 
 #[cfg(test)]

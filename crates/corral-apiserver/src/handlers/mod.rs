@@ -63,7 +63,7 @@ impl Ctx {
     pub fn served_from_stored(&self, v: Value, rv: i64) -> Value {
         match self.def.conversion {
             Some(c) => {
-                let mut out = (c.from_storage)(&v);
+                let mut out = c.from_storage(&v);
                 encoding::set_rv(&mut out, rv);
                 out
             }
@@ -73,7 +73,7 @@ impl Ctx {
 
     pub fn to_storage(&self, v: Value) -> Value {
         match self.def.conversion {
-            Some(c) => (c.to_storage)(&v),
+            Some(c) => c.to_storage(&v),
             None => v,
         }
     }
