@@ -5,9 +5,12 @@
 //! behaviour and message texts.
 
 pub mod continuation;
+pub mod crd;
 pub mod events;
+pub mod fieldmanager;
 pub mod fields;
 pub mod labels;
+pub mod patch;
 pub mod protobuf;
 pub mod rbac;
 pub mod table;

@@ -224,13 +224,25 @@ fn type_properties() {
             NameRule::PathSegment,
             false,
         ),
+        (
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            false,
+            NameRule::Dns1123Subdomain,
+            true,
+        ),
     ];
     for (group, kind, namespaced, rule, status) in cases {
         let r = rules_for(group, kind).expect("registered");
         assert_eq!(r.namespaced(), namespaced, "{group}/{kind}");
         assert_eq!(r.name_rule(), rule, "{group}/{kind}");
         assert_eq!(r.has_status_subresource(), status, "{group}/{kind}");
-        assert!(!r.tracks_generation(), "{group}/{kind}");
+        // Only the CRD counts generations (its strategy sets them).
+        assert_eq!(
+            r.tracks_generation(),
+            group == "apiextensions.k8s.io",
+            "{group}/{kind}"
+        );
     }
     assert_eq!(REGISTRY.len(), cases.len());
 }

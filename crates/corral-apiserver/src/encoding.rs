@@ -181,6 +181,76 @@ pub enum Output {
     Json,
     Yaml,
     Table,
+    /// `as=PartialObjectMetadata;g=meta.k8s.io;v=v1`: single objects (and
+    /// watch events) reduced to their metadata, as metadata-only clients
+    /// (kube-rs `metadata_watcher`, the garbage collector) ask for.
+    PartialObject,
+    /// `as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`: a list of the above.
+    PartialList,
+}
+
+/// The group/version of the metadata-only transformations.
+pub const META_V1: &str = "meta.k8s.io/v1";
+
+/// Upstream `AsPartialObjectMetadata`: the object's metadata under
+/// `kind: PartialObjectMetadata`.
+pub fn partial_object_metadata(obj: &Value) -> Value {
+    let mut out = Map::with_capacity(3);
+    out.insert("kind".into(), Value::String("PartialObjectMetadata".into()));
+    out.insert("apiVersion".into(), Value::String(META_V1.into()));
+    out.insert(
+        "metadata".into(),
+        obj.get("metadata")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+    );
+    Value::Object(out)
+}
+
+/// [`partial_object_metadata`] straight from stored bytes: only `metadata` is
+/// parsed (the rest is skipped without being built), then the revision is set.
+/// Conversions between served versions never touch metadata, so this holds
+/// for every version of a resource.
+pub fn partial_from_stored(kv: &KeyValue) -> ApiResult<Value> {
+    #[derive(serde::Deserialize)]
+    struct MetadataOnly {
+        #[serde(default)]
+        metadata: Map<String, Value>,
+    }
+    let parsed: MetadataOnly = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::Internal(format!("corrupt stored object at {}: {e}", kv.key)))?;
+    let mut v = partial_object_metadata(&Value::Null);
+    v["metadata"] = Value::Object(parsed.metadata);
+    set_rv(&mut v, kv.mod_revision);
+    Ok(v)
+}
+
+/// A `PartialObjectMetadataList` with `list_meta` (resourceVersion, continue) and the items' metadata.
+pub fn partial_object_metadata_list(list_meta: Value, items: Vec<Value>) -> Value {
+    let mut out = Map::with_capacity(4);
+    out.insert(
+        "kind".into(),
+        Value::String("PartialObjectMetadataList".into()),
+    );
+    out.insert("apiVersion".into(), Value::String(META_V1.into()));
+    out.insert("metadata".into(), list_meta);
+    out.insert("items".into(), Value::Array(items));
+    Value::Object(out)
+}
+
+/// Upstream's 406 when the transformation does not fit the response (a list
+/// asked for as one object's metadata, or the other way round). `what` is the
+/// Go type upstream names, e.g. `*v1.ConfigMapList`.
+pub fn transform_mismatch(output: Output, what: &str) -> ApiError {
+    let message = match output {
+        Output::PartialList => format!(
+            "you requested PartialObjectMetadataList, but the requested object is not a list ({what})"
+        ),
+        _ => format!(
+            "you requested PartialObjectMetadata, but the requested object is a list ({what})"
+        ),
+    };
+    ApiError::TransformNotAcceptable(message)
 }
 
 /// Content negotiation over the `Accept` header, in the client's order of preference.
@@ -204,10 +274,15 @@ pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
         match media.as_str() {
             "application/json" | "*/*" | "application/*" => match param("as") {
                 None => return Ok(Output::Json),
-                Some("Table") if param("g") == Some("meta.k8s.io") && param("v") == Some("v1") => {
-                    return Ok(Output::Table);
+                Some(kind) if param("g") == Some("meta.k8s.io") && param("v") == Some("v1") => {
+                    match kind {
+                        "Table" => return Ok(Output::Table),
+                        "PartialObjectMetadata" => return Ok(Output::PartialObject),
+                        "PartialObjectMetadataList" => return Ok(Output::PartialList),
+                        _ => continue,
+                    }
                 }
-                // Other transformations (PartialObjectMetadata, v1beta1 tables) are not served; try the next choice.
+                // Other transformations (v1beta1 tables and metadata) are not served; try the next choice.
                 Some(_) => continue,
             },
             "application/yaml" => return Ok(Output::Yaml),
@@ -262,11 +337,39 @@ mod tests {
                 "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
             ))
             .ok(),
+            Some(Output::PartialList)
+        );
+        // kube-rs metadata requests carry no fallback.
+        assert_eq!(
+            negotiate(Some(
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+            ))
+            .ok(),
+            Some(Output::PartialObject)
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1beta1,application/json"
+            ))
+            .ok(),
             Some(Output::Json)
         );
         assert_eq!(negotiate(Some("application/yaml")).ok(), Some(Output::Yaml));
         assert!(negotiate(Some("application/vnd.kubernetes.protobuf")).is_err());
         assert_eq!(negotiate(None).ok(), Some(Output::Json));
+    }
+
+    #[test]
+    fn partial_object_metadata_keeps_only_metadata() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "uid": "u"}, "data": {"k": "v"}});
+        let p = partial_object_metadata(&obj);
+        assert_eq!(p["kind"], "PartialObjectMetadata");
+        assert_eq!(p["apiVersion"], "meta.k8s.io/v1");
+        assert_eq!(p["metadata"]["uid"], "u");
+        assert!(p.get("data").is_none());
+        let l = partial_object_metadata_list(json!({"resourceVersion": "5"}), vec![p]);
+        assert_eq!(l["kind"], "PartialObjectMetadataList");
+        assert_eq!(l["items"][0]["metadata"]["name"], "a");
     }
 
     #[test]

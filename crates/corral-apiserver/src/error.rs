@@ -67,12 +67,18 @@ pub enum ApiError {
     Gone(String),
     #[error("method not allowed")]
     MethodNotSupported { target: Target, verb: String },
+    /// 405 with upstream's own wording (e.g. creates in a terminating CRD).
+    #[error("{0}")]
+    MethodNotAllowedMessage(String),
     #[error("request entity too large: {0}")]
     TooLarge(String),
     #[error("unsupported media type {0:?}")]
     UnsupportedMediaType(String),
     #[error("not acceptable")]
     NotAcceptable(String),
+    /// A metadata transformation that does not fit the response (upstream's own 406 text).
+    #[error("{0}")]
+    TransformNotAcceptable(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("{0}")]
@@ -90,8 +96,8 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
-            ApiError::MethodNotSupported { .. } => 405,
-            ApiError::NotAcceptable(_) => 406,
+            ApiError::MethodNotSupported { .. } | ApiError::MethodNotAllowedMessage(_) => 405,
+            ApiError::NotAcceptable(_) | ApiError::TransformNotAcceptable(_) => 406,
             ApiError::AlreadyExists(_) | ApiError::Conflict { .. } => 409,
             ApiError::Gone(_) => 410,
             ApiError::TooLarge(_) => 413,
@@ -109,8 +115,10 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::NotFound(_) | ApiError::NoRoute => "NotFound",
-            ApiError::MethodNotSupported { .. } => "MethodNotAllowed",
-            ApiError::NotAcceptable(_) => "NotAcceptable",
+            ApiError::MethodNotSupported { .. } | ApiError::MethodNotAllowedMessage(_) => {
+                "MethodNotAllowed"
+            }
+            ApiError::NotAcceptable(_) | ApiError::TransformNotAcceptable(_) => "NotAcceptable",
             ApiError::AlreadyExists(_) => "AlreadyExists",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Gone(_) => "Expired",
@@ -161,6 +169,7 @@ impl ApiError {
                 target.qualified()
             ),
             ApiError::Forbidden { message, .. } => message.clone(),
+            ApiError::MethodNotAllowedMessage(m) => m.clone(),
             ApiError::NotAcceptable(m) => format!(
                 "only the following media types are accepted: application/json, application/yaml, application/json;stream=watch; got {m}"
             ),

@@ -23,8 +23,10 @@ pub mod crds;
 pub mod discovery;
 pub mod encoding;
 pub mod error;
+pub mod fieldvalidation;
 mod handlers;
 pub mod impersonation;
+mod managed_fields;
 mod mirror;
 pub mod namespaces;
 pub mod openapi;
@@ -50,7 +52,9 @@ pub const KUBERNETES_MINOR: &str = "35";
 pub struct ApiServer {
     pub store: Arc<dyn Store>,
     /// Swapped whole when CRDs change; a request keeps the snapshot it started with.
-    registry: arc_swap::ArcSwap<registry::Registry>,
+    registry: Arc<arc_swap::ArcSwap<registry::Registry>>,
+    /// CRDs this replica serves; rebuilds `registry` when they change.
+    pub(crate) crds: Arc<crds::CrdRegistry>,
     authenticator: authn::Chain,
     /// Signs and checks service-account tokens (TokenRequest, TokenReview).
     pub sa_keys: Option<Arc<authn::serviceaccount::ServiceAccountKeys>>,
@@ -61,16 +65,18 @@ pub struct ApiServer {
     audit: Option<audit::AuditLog>,
     ready: AtomicBool,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
-    /// Namespaces whose emptying task is running (one task per namespace).
-    pub(crate) finalizing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl ApiServer {
     pub fn new(store: Arc<dyn Store>, options: ApiServerOptions) -> Arc<ApiServer> {
         let (shutdown_tx, _) = tokio::sync::watch::channel(false);
+        let registry = Arc::new(arc_swap::ArcSwap::from_pointee(
+            registry::Registry::builtin(),
+        ));
         Arc::new(ApiServer {
             store,
-            registry: arc_swap::ArcSwap::from_pointee(registry::Registry::builtin()),
+            registry: registry.clone(),
+            crds: Arc::new(crds::CrdRegistry::new(registry)),
             authenticator: options.authenticator,
             sa_keys: options.sa_keys,
             allow_anonymous: options.allow_anonymous,
@@ -79,12 +85,12 @@ impl ApiServer {
             audit: options.audit,
             ready: AtomicBool::new(false),
             shutdown_tx,
-            finalizing: Default::default(),
         })
     }
 
-    /// Create the namespaces every cluster has, resume interrupted namespace
-    /// deletions, then report ready.
+    /// Create the namespaces every cluster has, then report ready. (Namespace
+    /// deletions are finished by the namespace controller in `corral-kube`,
+    /// which re-lists after a restart.)
     pub async fn start(self: &Arc<Self>) -> ApiResult<()> {
         namespaces::ensure_system_namespaces(self).await?;
         bootstrap::ensure_rbac_policy(self).await?;
@@ -98,7 +104,13 @@ impl ApiServer {
         self.authorizer
             .start(self.store.clone(), self.shutdown_signal())
             .await?;
-        namespaces::resume_terminating(self).await?;
+        mirror::start(
+            self.store.clone(),
+            crds::PREFIX,
+            self.crds.clone(),
+            self.shutdown_signal(),
+        )
+        .await?;
         self.ready.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -112,10 +124,6 @@ impl ApiServer {
     /// The resources served right now.
     pub fn registry(&self) -> Arc<registry::Registry> {
         self.registry.load_full()
-    }
-
-    pub(crate) fn set_registry(&self, registry: registry::Registry) {
-        self.registry.store(Arc::new(registry));
     }
 
     pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -224,10 +232,13 @@ impl ApiServer {
             ));
         }
         if path == "/openapi/v3" || path == "/openapi/v3/" {
-            return openapi::root(self);
+            return openapi::root(self, req.headers());
         }
         if let Some(rest) = path.strip_prefix("/openapi/v3/") {
-            return openapi::document(self, rest);
+            return openapi::document(self, rest, req.headers(), &query);
+        }
+        if path == "/openapi/v2" {
+            return openapi::v2(self, req.headers());
         }
         let accept = header_str(req.headers(), http::header::ACCEPT);
         match route {
@@ -332,6 +343,7 @@ impl ApiServer {
         let verb_allowed = match info.subresource.as_deref() {
             Some("status") => matches!(info.verb.as_str(), "get" | "update" | "patch"),
             Some("finalize") => info.verb == "update",
+            Some("scale") => matches!(info.verb.as_str(), "get" | "update" | "patch"),
             Some("token") => info.verb == "create",
             _ => def.supports(&info.verb),
         };
@@ -346,6 +358,7 @@ impl ApiServer {
             });
         }
         let content_type = header_str(req.headers(), http::header::CONTENT_TYPE);
+        let user_agent = header_str(req.headers(), http::header::USER_AGENT).unwrap_or_default();
         let body = if matches!(
             info.verb.as_str(),
             "create" | "update" | "patch" | "delete" | "deletecollection"
@@ -373,22 +386,54 @@ impl ApiServer {
             output,
             content_type,
             user,
+            user_agent,
+            warnings: Default::default(),
         };
+        let result = Self::dispatch(&ctx, &body).await;
+        let warnings = ctx.take_warnings();
+        result.map(|mut resp| {
+            for w in warnings {
+                // Upstream's format: code 299, agent "-", quoted text.
+                let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+                if let Ok(v) = http::HeaderValue::from_str(&text) {
+                    resp.headers_mut().append(http::header::WARNING, v);
+                }
+            }
+            resp
+        })
+    }
+
+    async fn dispatch(ctx: &handlers::Ctx, body: &Bytes) -> ApiResult<Response<Body>> {
         if ctx.def.review.is_some() {
-            return reviews::review(&ctx, &body).await;
+            return reviews::review(ctx, body).await;
         }
         if ctx.info.subresource.as_deref() == Some("token") {
-            return reviews::token_request(&ctx, &body).await;
+            return reviews::token_request(ctx, body).await;
+        }
+        if ctx.info.subresource.as_deref() == Some("scale") {
+            return match ctx.info.verb.as_str() {
+                "get" => handlers::scale::get(ctx).await,
+                "update" => handlers::scale::update(ctx, body).await,
+                _ => handlers::scale::patch(ctx, body).await,
+            };
+        }
+        if let Some(warning) = ctx
+            .def
+            .custom
+            .as_ref()
+            .and_then(|c| c.deprecation_warning.clone())
+        {
+            ctx.warn([warning]);
         }
         match ctx.info.verb.as_str() {
-            "get" => handlers::read::get(&ctx).await,
-            "list" => handlers::read::list(&ctx).await,
-            "watch" => handlers::watch::watch(&ctx).await,
-            "create" => handlers::write::create(&ctx, &body).await,
-            "update" => handlers::write::update(&ctx, &body).await,
-            "patch" => handlers::write::patch(&ctx, &body).await,
-            "delete" => handlers::delete::delete(&ctx, &body).await,
-            "deletecollection" => handlers::delete::delete_collection(&ctx, &body).await,
+            "get" => handlers::read::get(ctx).await,
+            "list" => handlers::read::list(ctx).await,
+            "watch" => handlers::watch::watch(ctx).await,
+            "create" => handlers::write::create(ctx, body).await,
+            "update" => handlers::write::update(ctx, body).await,
+            "patch" => handlers::write::patch(ctx, body).await,
+            "delete" => handlers::delete::delete(ctx, body).await,
+            "deletecollection" => handlers::delete::delete_collection(ctx, body).await,
             verb => Err(ApiError::MethodNotSupported {
                 target: error::Target::new(
                     ctx.def.group,

@@ -319,6 +319,19 @@ const BUILTINS: &[Builtin] = &[
         conversion: None,
     },
     Builtin {
+        group: "apiextensions.k8s.io",
+        version: "v1",
+        kind: "CustomResourceDefinition",
+        plural: "customresourcedefinitions",
+        short_names: &["crd", "crds"],
+        categories: &["api-extensions"],
+        namespaced: false,
+        verbs: ALL_VERBS,
+        subresources: &["status"],
+        storage: "apiextensions.k8s.io/customresourcedefinitions",
+        conversion: None,
+    },
+    Builtin {
         group: RBAC,
         version: "v1",
         kind: "Role",
@@ -488,6 +501,9 @@ impl Registry {
                 None => out.push((r.group, vec![r.version])),
             }
         }
+        for (_, versions) in &mut out {
+            versions.sort_by_key(|v| version_priority(v));
+        }
         out
     }
 
@@ -516,6 +532,33 @@ impl Registry {
             }
         }
         out
+    }
+}
+
+/// Upstream's kube-aware version order (`CompareKubeAwareVersionStrings`):
+/// GA before beta before alpha, higher numbers first, then anything else
+/// alphabetically. The first is a group's preferred version.
+fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<u64>, String) {
+    use std::cmp::Reverse;
+    let parsed = v.strip_prefix('v').and_then(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major: u64 = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        if tail.is_empty() {
+            return Some((0, major, 0));
+        }
+        for (stage, prefix) in [(1u8, "beta"), (2u8, "alpha")] {
+            if let Some(n) = tail.strip_prefix(prefix)
+                && let Ok(minor) = n.parse::<u64>()
+            {
+                return Some((stage, major, minor));
+            }
+        }
+        None
+    });
+    match parsed {
+        Some((stage, major, minor)) => (stage, Reverse(major), Reverse(minor), String::new()),
+        None => (3, Reverse(0), Reverse(0), v.to_string()),
     }
 }
 
@@ -574,6 +617,20 @@ mod tests {
         assert!(r.lookup("", "v1", "configmaps").is_some());
         assert!(r.lookup("events.k8s.io", "v1", "events").is_some());
         assert!(r.lookup("", "v1", "pods").is_none());
+    }
+
+    #[test]
+    fn versions_sort_as_upstream() {
+        let mut v = vec![
+            "v1alpha1", "foo", "v1beta1", "v2", "v1", "v10beta3", "v1beta2", "bar",
+        ];
+        v.sort_by_key(|x| version_priority(x));
+        assert_eq!(
+            v,
+            vec![
+                "v2", "v1", "v10beta3", "v1beta2", "v1beta1", "v1alpha1", "bar", "foo"
+            ]
+        );
     }
 
     #[test]

@@ -35,10 +35,12 @@ pub fn value_response(code: StatusCode, output: Output, value: &Value) -> Respon
             Ok(text) => bytes_response(code, "application/yaml", text),
             Err(e) => error_response(&ApiError::Internal(e.to_string())),
         },
-        Output::Json | Output::Table => match serde_json::to_vec(value) {
-            Ok(bytes) => bytes_response(code, "application/json", bytes),
-            Err(e) => error_response(&ApiError::Internal(e.to_string())),
-        },
+        Output::Json | Output::Table | Output::PartialObject | Output::PartialList => {
+            match serde_json::to_vec(value) {
+                Ok(bytes) => bytes_response(code, "application/json", bytes),
+                Err(e) => error_response(&ApiError::Internal(e.to_string())),
+            }
+        }
     }
 }
 

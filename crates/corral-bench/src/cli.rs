@@ -29,6 +29,9 @@ pub enum Cmd {
     List(BenchArgs),
     /// --watchers concurrent watches, --events writes; delivery latency and ordering check.
     Watch(BenchArgs),
+    /// One owner and --count dependents (ownerReferences); delete the owner and time
+    /// the garbage collector until every dependent is gone (not part of `all`).
+    Gc(BenchArgs),
     /// Poll URL/readyz until it answers 200; print the time since --started-at-ns.
     Ready(ReadyArgs),
     /// Print a free TCP port on 127.0.0.1 (for scripts).

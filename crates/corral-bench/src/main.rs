@@ -16,7 +16,7 @@ use http::Method;
 use serde::Serialize;
 
 use crate::cli::{BenchArgs, Cli, Cmd, ReadyArgs};
-use crate::phases::{Ctx, ListResult, OpsResult, WatchResult};
+use crate::phases::{Ctx, GcResult, ListResult, OpsResult, WatchResult};
 use crate::transport::{ClientKind, Conn, Target, TargetOptions};
 use crate::util::{proc_rss_kib, random_suffix};
 
@@ -27,6 +27,7 @@ enum Phase {
     Updates,
     List,
     Watch,
+    Gc,
 }
 
 const ALL: [Phase; 5] = [
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Cmd::Updates(a) => bench(a, &[Phase::Updates]),
         Cmd::List(a) => bench(a, &[Phase::List]),
         Cmd::Watch(a) => bench(a, &[Phase::Watch]),
+        Cmd::Gc(a) => bench(a, &[Phase::Gc]),
     }
 }
 
@@ -152,6 +154,7 @@ struct Report {
     updates: Option<OpsResult>,
     list: Option<ListResult>,
     watch: Option<WatchResult>,
+    gc: Option<GcResult>,
     namespace_deleted: Option<bool>,
     interrupted: bool,
     failures: Vec<String>,
@@ -265,6 +268,7 @@ async fn run_bench(args: BenchArgs, phases: &[Phase]) -> ExitCode {
         updates: None,
         list: None,
         watch: None,
+        gc: None,
         namespace_deleted: None,
         interrupted: false,
         failures: Vec::new(),
@@ -472,6 +476,16 @@ async fn run_phases(ctx: &Ctx, phases: &[Phase], report: &mut Report) {
                     report.watch = Some(r);
                 }
                 Err(e) => report.fail(format!("watch: {e:#}")),
+            },
+            Phase::Gc => match phases::gc(ctx).await {
+                Ok(r) => {
+                    report.emit(r.line());
+                    if r.remaining != 0 {
+                        report.fail(format!("gc: {} dependents remain", r.remaining));
+                    }
+                    report.gc = Some(r);
+                }
+                Err(e) => report.fail(format!("gc: {e:#}")),
             },
         }
     }

@@ -8,6 +8,12 @@
 //!   the CA and the namespace.
 //! - [`aggregation`]: ClusterRoles with an `aggregationRule` hold the rules of
 //!   the ClusterRoles their selectors match.
+//! - [`crd_cleanup`]: a deleted CustomResourceDefinition's objects are
+//!   deleted before the CRD goes.
+//! - [`gc`]: the garbage collector — dependents of deleted owners are
+//!   deleted (background, foreground) or orphaned, per ownerReferences.
+//! - [`namespace`]: terminating namespaces are emptied, their status says what
+//!   remains, and they are finalized.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +21,11 @@ use std::time::Duration;
 use corral_apiserver::authn::serviceaccount::ServiceAccountKeys;
 
 pub mod aggregation;
+pub mod crd_cleanup;
+pub mod discovery;
+pub mod gc;
 pub mod leader;
+pub mod namespace;
 pub mod serviceaccounts;
 pub mod tokens;
 
@@ -62,6 +72,21 @@ pub async fn run(ctx: Context, shutdown: tokio::sync::watch::Receiver<bool>) {
             ctx.clone(),
             shutdown.clone(),
             |c| Box::pin(aggregation::run(c)),
+        )),
+        tokio::spawn(supervise(
+            "garbagecollector",
+            ctx.clone(),
+            shutdown.clone(),
+            |c| Box::pin(gc::run(c)),
+        )),
+        tokio::spawn(supervise("namespace", ctx.clone(), shutdown.clone(), |c| {
+            Box::pin(namespace::run(c))
+        })),
+        tokio::spawn(supervise(
+            "crd-cleanup",
+            ctx.clone(),
+            shutdown.clone(),
+            |c| Box::pin(crd_cleanup::run(c)),
         )),
     ];
     for t in tasks {

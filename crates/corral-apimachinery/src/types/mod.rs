@@ -5,6 +5,7 @@
 //! methods have defaults) and add one line to [`REGISTRY`] (wrapped in
 //! [`InTree`] for in-tree kinds).
 
+mod apiextensions;
 mod coordination;
 mod core;
 mod event;
@@ -17,6 +18,7 @@ use crate::validation::{FieldError, NameRule, validate_kube_finalizers};
 use serde_json::Value;
 
 pub use self::core::{ConfigMapRules, NamespaceRules, ServiceAccountRules};
+pub use apiextensions::CustomResourceDefinitionRules;
 pub use coordination::LeaseRules;
 pub use event::{CoreEventRules, EventsV1EventRules};
 pub use rbac::{ClusterRoleBindingRules, ClusterRoleRules, RoleBindingRules, RoleRules};
@@ -108,6 +110,11 @@ pub static REGISTRY: &[(&str, &str, &dyn TypeRules)] = &[
     ("", "Event", &CoreEventRules),
     ("events.k8s.io", "Event", &InTree(EventsV1EventRules)),
     ("coordination.k8s.io", "Lease", &InTree(LeaseRules)),
+    (
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        &CustomResourceDefinitionRules,
+    ),
     ("rbac.authorization.k8s.io", "Role", &InTree(RoleRules)),
     (
         "rbac.authorization.k8s.io",

@@ -20,6 +20,7 @@ use crate::response::{self, Body};
 pub mod delete;
 pub mod escalation;
 pub mod read;
+pub mod scale;
 pub mod watch;
 pub mod write;
 
@@ -31,9 +32,29 @@ pub struct Ctx {
     pub output: Output,
     pub content_type: Option<String>,
     pub user: crate::authn::UserInfo,
+    /// The client's User-Agent (the default field manager comes from it).
+    pub user_agent: String,
+    /// `Warning` headers for the response (e.g. unknown fields under `fieldValidation=Warn`).
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Ctx {
+    pub fn warn(&self, messages: impl IntoIterator<Item = String>) {
+        let mut w = match self.warnings.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        w.extend(messages);
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        let mut w = match self.warnings.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        std::mem::take(&mut *w)
+    }
+
     pub fn namespace(&self) -> Option<&str> {
         if self.def.namespaced {
             self.info.namespace.as_deref()
@@ -117,6 +138,9 @@ impl Ctx {
                     &self.table(vec![v]),
                 ))
             }
+            Output::PartialObject | Output::PartialList => {
+                Ok(self.value_response(code, &self.served_value(kv)?))
+            }
         }
     }
 
@@ -126,8 +150,25 @@ impl Ctx {
             Output::Table => {
                 response::value_response(code, Output::Json, &self.table(vec![v.clone()]))
             }
+            Output::PartialObject => {
+                response::value_response(code, Output::Json, &encoding::partial_object_metadata(v))
+            }
+            Output::PartialList => response::error_response(&encoding::transform_mismatch(
+                self.output,
+                &self.go_type(""),
+            )),
             other => response::value_response(code, other, v),
         }
+    }
+
+    /// How upstream's `%T` names this resource's (internal) Go type in
+    /// messages, e.g. `*core.ConfigMap` or `*core.ConfigMapList`.
+    pub fn go_type(&self, suffix: &str) -> String {
+        let package = match self.def.group {
+            "" | "events.k8s.io" => "core",
+            g => g.split('.').next().unwrap_or(g),
+        };
+        format!("*{package}.{}{suffix}", self.def.kind)
     }
 
     pub fn table(&self, objects: Vec<Value>) -> Value {

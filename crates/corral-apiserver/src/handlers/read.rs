@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 use serde_json::Value;
 
 use super::{Ctx, Selectors};
-use crate::encoding::Output;
+use crate::encoding::{self, Output};
 use crate::error::{ApiError, ApiResult};
 use crate::response::{self, Body};
 
@@ -234,10 +234,19 @@ pub fn render_list(ctx: &Ctx, page: ListPage) -> ApiResult<Response<Body>> {
             out.freeze(),
         ));
     }
+    if ctx.output == Output::PartialObject {
+        return Err(encoding::transform_mismatch(
+            ctx.output,
+            &ctx.go_type("List"),
+        ));
+    }
+    let partial = ctx.output == Output::PartialList;
     let mut objects = Vec::with_capacity(page.items.len());
     for (kv, parsed) in page.items {
         objects.push(match parsed {
+            Some(v) if partial => encoding::partial_object_metadata(&v),
             Some(v) => v,
+            None if partial => encoding::partial_from_stored(&kv)?,
             None => ctx.served_value(&kv)?,
         });
     }
@@ -249,6 +258,8 @@ pub fn render_list(ctx: &Ctx, page: ListPage) -> ApiResult<Response<Body>> {
         let mut t = ctx.table(objects);
         t["metadata"] = list_meta;
         t
+    } else if partial {
+        encoding::partial_object_metadata_list(list_meta, objects)
     } else {
         serde_json::json!({
             "kind": ctx.def.list_kind(),

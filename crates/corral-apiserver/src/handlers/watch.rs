@@ -103,8 +103,12 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response<Body>> {
         selectors,
     };
     let mut shutdown = ctx.api.shutdown_signal();
-    let bookmark_kind = ctx.def.kind;
-    let api_version = ctx.def.api_version();
+    // Upstream transforms bookmarks like any event object.
+    let (bookmark_kind, api_version) = if ctx.output == Output::PartialObject {
+        ("PartialObjectMetadata", encoding::META_V1.to_string())
+    } else {
+        (ctx.def.kind, ctx.def.api_version())
+    };
     tokio::spawn(async move {
         let mut last_rv = from - 1;
         let mut out = BytesMut::new();
@@ -206,6 +210,8 @@ fn ctx_clone(ctx: &Ctx) -> Ctx {
         output: ctx.output,
         content_type: ctx.content_type.clone(),
         user: ctx.user.clone(),
+        user_agent: ctx.user_agent.clone(),
+        warnings: Default::default(),
     }
 }
 
@@ -220,15 +226,19 @@ impl Encoder {
         out.put_slice(b"{\"type\":\"");
         out.put_slice(kind.as_bytes());
         out.put_slice(b"\",\"object\":");
+        // A list transformation cannot apply to single events: upstream then
+        // sends the objects untransformed, and so do we.
         let fast = parsed.is_none()
-            && self.ctx.output == Output::Json
+            && matches!(self.ctx.output, Output::Json | Output::PartialList)
             && self.ctx.def.conversion.is_none();
         if fast {
             encoding::write_with_rv(&kv.value, kv.mod_revision, out);
         } else {
-            let value = match parsed {
-                Some(v) => Ok(v.clone()),
-                None => self.ctx.served_value(kv),
+            let value = match (parsed, self.ctx.output) {
+                (None, Output::PartialObject) => encoding::partial_from_stored(kv),
+                (Some(v), Output::PartialObject) => Ok(encoding::partial_object_metadata(v)),
+                (Some(v), _) => Ok(v.clone()),
+                (None, _) => self.ctx.served_value(kv),
             };
             let value = match (value, self.ctx.output) {
                 (Ok(v), Output::Table) => self.ctx.table(vec![v]),

@@ -1,13 +1,17 @@
 //! create, update, delete and deletecollection.
 
+use corral_apimachinery::patch::PatchError;
+use corral_apimachinery::patch::meta::PatchSchema;
 use corral_apimachinery::validation::{self, FieldError};
 use corral_store::StoreError;
 use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use crate::crds;
 use crate::encoding::{self, meta_mut, meta_str};
 use crate::error::{ApiError, ApiResult};
+use crate::fieldvalidation::{self, Problem};
 use crate::namespaces;
 use crate::response::Body;
 
@@ -119,9 +123,43 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// `fieldValidation`: drop the object's unknown fields, and report them and
+/// duplicate keys in the raw JSON body (when there is one) as an error or as warnings.
+fn check_fields(ctx: &Ctx, raw_json: Option<&[u8]>, obj: &mut Value) -> ApiResult<()> {
+    let directive = fieldvalidation::Directive::from_query(&ctx.query)?;
+    let unknown = match &ctx.def.custom {
+        Some(c) => fieldvalidation::drop_unknown_custom_fields(c.schema.as_deref(), obj),
+        None => {
+            fieldvalidation::drop_unknown_fields(ctx.def.group, ctx.def.version, ctx.def.kind, obj)
+        }
+    };
+    if directive == fieldvalidation::Directive::Ignore {
+        return Ok(());
+    }
+    let mut problems: Vec<Problem> = raw_json
+        .map(fieldvalidation::duplicate_fields)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Problem::Duplicate)
+        .collect();
+    problems.extend(unknown);
+    let warnings = fieldvalidation::enforce(directive, problems)?;
+    ctx.warn(warnings);
+    Ok(())
+}
+
+/// The body's bytes when they are JSON (duplicate keys can only be seen there).
+fn json_body<'a>(ctx: &Ctx, body: &'a [u8]) -> Option<&'a [u8]> {
+    match encoding::body_format(ctx.content_type.as_deref()) {
+        Ok(encoding::BodyFormat::Json) => Some(body),
+        _ => None,
+    }
+}
+
 pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     let dry_run = ctx.query.dry_run()?;
     let mut obj = decode_object(ctx, body)?;
+    check_fields(ctx, json_body(ctx, body), &mut obj)?;
     reconcile_namespace(ctx, &mut obj)?;
     {
         let meta = meta_mut(&mut obj)?;
@@ -171,6 +209,16 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     if let Some(ns) = ctx.namespace() {
         namespaces::check_allows_create(&ctx.api, ns, &ctx.target(&name)).await?;
     }
+    if ctx.def.custom.as_ref().is_some_and(|c| c.terminating) {
+        return Err(ApiError::MethodNotAllowedMessage(
+            "create not allowed while custom resource definition is terminating".into(),
+        ));
+    }
+    let is_crd = crds::is_crd(&ctx.def);
+    if is_crd {
+        crds::set_name_status(&ctx.api.registry(), &mut obj, &now_rfc3339());
+    }
+    crate::managed_fields::track(ctx, None, &mut obj)?;
     let stored = encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
     if dry_run {
         return Ok(ctx.value_response(StatusCode::CREATED, &obj));
@@ -182,6 +230,9 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
         }
         Err(e) => return Err(e.into()),
     };
+    if is_crd {
+        ctx.api.crds.observe(&kv);
+    }
     ctx.object_response(StatusCode::CREATED, &kv)
 }
 
@@ -275,6 +326,7 @@ pub(crate) fn finalizers_pending(ctx: &Ctx, obj: &Value) -> bool {
 pub async fn update(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     let name = ctx.info.name.clone().unwrap_or_default();
     let mut obj = decode_object(ctx, body)?;
+    check_fields(ctx, json_body(ctx, body), &mut obj)?;
     reconcile_namespace(ctx, &mut obj)?;
     let body_name = meta_str(&obj, "name").unwrap_or("");
     if body_name != name {
@@ -308,7 +360,8 @@ fn requested_rv(ctx: &Ctx, name: &str, obj: &Value) -> ApiResult<Option<i64>> {
     }
 }
 
-/// PATCH with a JSON patch (RFC 6902) or a JSON merge patch (RFC 7386).
+/// PATCH with a JSON patch (RFC 6902), a JSON merge patch (RFC 7386) or a
+/// strategic merge patch (built-in kinds).
 pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     let name = ctx.info.name.clone().unwrap_or_default();
     let media = ctx
@@ -325,6 +378,7 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     enum Kind {
         Json(json_patch::Patch),
         Merge(Value),
+        Strategic(Value, &'static PatchSchema),
     }
     let patch = match media.as_str() {
         "application/json-patch+json" => Kind::Json(
@@ -342,12 +396,29 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
             }
             Kind::Merge(v)
         }
+        "application/strategic-merge-patch+json" => {
+            // Upstream serves strategic merge patch for built-in kinds only.
+            let schema = match ctx.def.custom {
+                Some(_) => None,
+                None => corral_apimachinery::patch::meta::schema_for(ctx.def.group, ctx.def.kind),
+            }
+            .ok_or_else(|| ApiError::UnsupportedMediaType(media.clone()))?;
+            let v: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::BadRequest(format!("the strategic merge patch is not valid JSON: {e}"))
+            })?;
+            if !v.is_object() {
+                return Err(ApiError::BadRequest(
+                    "a strategic merge patch must be a JSON object".into(),
+                ));
+            }
+            Kind::Strategic(v, schema)
+        }
         other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
     };
     guaranteed_update(ctx, &name, |old| {
         let mut patched = old.clone();
         match &patch {
-            Kind::Json(p) => json_patch::patch(&mut patched, p)
+            Kind::Json(p) => apply_json_patch(&mut patched, p)
                 .map_err(|e| ApiError::Invalid {
                     target: ctx.target(&name),
                     kind: ctx.def.kind.to_string(),
@@ -359,10 +430,17 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
                     }],
                 })?,
             Kind::Merge(p) => json_patch::merge(&mut patched, p),
+            Kind::Strategic(p, schema) => {
+                patched = corral_apimachinery::patch::strategic::strategic_merge(old, p, schema)
+                    .map_err(|e| strategic_error(ctx, &name, e))?;
+            }
         }
         if !patched.is_object() {
             return Err(ApiError::BadRequest("the patched object is not a JSON object".into()));
         }
+        // A retried compare-and-swap computes the patch again: keep one round's warnings.
+        ctx.take_warnings();
+        check_fields(ctx, Some(body), &mut patched)?;
         // A patch that sets resourceVersion makes it a precondition, as upstream.
         let old_rv = meta_str(old, "resourceVersion");
         let rv = match meta_str(&patched, "resourceVersion") {
@@ -385,6 +463,52 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     .await
 }
 
+/// RFC 6902 as upstream applies it (evanphx/json-patch): a `test` of `null`
+/// passes on a missing path. kube-rs' finalizer helper relies on that to add
+/// the first finalizer only when there were none.
+fn apply_json_patch(
+    doc: &mut Value,
+    patch: &json_patch::Patch,
+) -> Result<(), json_patch::PatchError> {
+    let missing_null_test = |op: &json_patch::PatchOperation, doc: &Value| match op {
+        json_patch::PatchOperation::Test(t) => {
+            t.value.is_null() && doc.pointer(t.path.as_str()).is_none()
+        }
+        _ => false,
+    };
+    if !patch.0.iter().any(|op| missing_null_test(op, doc)) {
+        return json_patch::patch(doc, patch);
+    }
+    // Operation by operation, on a copy, so a failure leaves `doc` untouched.
+    let mut work = doc.clone();
+    for op in &patch.0 {
+        if missing_null_test(op, &work) {
+            continue;
+        }
+        json_patch::patch(&mut work, std::slice::from_ref(op))?;
+    }
+    *doc = work;
+    Ok(())
+}
+
+/// Malformed patches are the client's fault: 400 for a body that is not a
+/// patch, 422 for directives that cannot apply to this object.
+fn strategic_error(ctx: &Ctx, name: &str, e: PatchError) -> ApiError {
+    if e.http_status() == 400 {
+        return ApiError::BadRequest(e.to_string());
+    }
+    invalid(
+        ctx,
+        name,
+        vec![FieldError::new(
+            "",
+            validation::ErrorType::Invalid,
+            None,
+            format!("the strategic merge patch could not be applied: {e}"),
+        )],
+    )
+}
+
 /// Read, compute the new object from the current one, validate, and write with
 /// compare-and-swap — retrying on a lost race unless the client pinned a resourceVersion.
 async fn guaranteed_update(
@@ -392,6 +516,36 @@ async fn guaranteed_update(
     name: &str,
     compute: impl Fn(&Value) -> ApiResult<(Value, Option<i64>)>,
 ) -> ApiResult<Response<Body>> {
+    match update_object(ctx, name, compute).await? {
+        Updated::Stored(kv) => ctx.object_response(StatusCode::OK, &kv),
+        Updated::Value(v) => Ok(ctx.value_response(StatusCode::OK, &v)),
+    }
+}
+
+/// The outcome of [`update_object`].
+pub(crate) enum Updated {
+    /// Written (or unchanged): the stored object.
+    Stored(corral_store::KeyValue),
+    /// Not stored as such: a dry run's result, or an object whose last finalizer went (deleted).
+    Value(Value),
+}
+
+impl Updated {
+    /// The object in served form with its resourceVersion.
+    pub(crate) fn into_value(self, ctx: &Ctx) -> ApiResult<Value> {
+        match self {
+            Updated::Stored(kv) => ctx.served_value(&kv),
+            Updated::Value(v) => Ok(v),
+        }
+    }
+}
+
+/// The compare-and-swap loop of every update, patch and subresource write.
+pub(crate) async fn update_object(
+    ctx: &Ctx,
+    name: &str,
+    compute: impl Fn(&Value) -> ApiResult<(Value, Option<i64>)>,
+) -> ApiResult<Updated> {
     let dry_run = ctx.query.dry_run()?;
     let key = ctx.key(name);
     for _ in 0..MAX_CAS_RETRIES {
@@ -424,14 +578,19 @@ async fn guaranteed_update(
             return Err(invalid(ctx, name, errors));
         }
         super::escalation::check(ctx, &new)?;
+        let is_crd = crds::is_crd(&ctx.def);
+        if is_crd && ctx.info.subresource.is_none() {
+            crds::set_name_status(&ctx.api.registry(), &mut new, &now_rfc3339());
+        }
+        crate::managed_fields::track(ctx, Some(&old), &mut new)?;
         let stored = encoding::encode_stored(&ctx.to_storage(new.clone()))?;
         if stored == current.value {
             // Nothing changed: upstream does not write, and the resourceVersion stays.
-            return ctx.object_response(StatusCode::OK, &current);
+            return Ok(Updated::Stored(current));
         }
         if dry_run {
             encoding::set_rv(&mut new, current.mod_revision);
-            return Ok(ctx.value_response(StatusCode::OK, &new));
+            return Ok(Updated::Value(new));
         }
         let deleting = encoding::meta(&new).contains_key("deletionTimestamp");
         let result = if deleting && !finalizers_pending(ctx, &new) {
@@ -452,8 +611,13 @@ async fn guaranteed_update(
                 .map(Some)
         };
         match result {
-            Ok(Some(kv)) => return ctx.object_response(StatusCode::OK, &kv),
-            Ok(None) => return Ok(ctx.value_response(StatusCode::OK, &new)),
+            Ok(Some(kv)) => {
+                if is_crd {
+                    ctx.api.crds.observe(&kv);
+                }
+                return Ok(Updated::Stored(kv));
+            }
+            Ok(None) => return Ok(Updated::Value(new)),
             Err(StoreError::Conflict { .. }) if requested_rv.is_none() => continue,
             Err(StoreError::Conflict { .. }) => return Err(conflict(ctx, name)),
             Err(StoreError::NotFound { .. }) => return Err(ApiError::NotFound(ctx.target(name))),

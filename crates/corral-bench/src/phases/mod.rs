@@ -433,8 +433,10 @@ pub async fn updates(ctx: &Ctx, names: Arc<Vec<String>>) -> Result<OpsResult> {
 
 // ---------------------------------------------------------------- list
 
+mod gc;
 mod list;
 mod watch_phase;
+pub use gc::{GcResult, gc};
 pub use list::*;
 pub use watch_phase::*;
 
