@@ -334,3 +334,110 @@ fn dry_run_server_writes_nothing_on_any_verb() {
     let after = s.json(&["get", "cm", "app", "-n", "default", "-o", "json"]);
     assert_eq!(after, before, "a dry run changed the stored object");
 }
+
+#[test]
+fn managed_fields_record_each_writer() {
+    let s = TestServer::start();
+    s.ok(&["create", "cm", "mf", "-n", "default", "--from-literal=a=1"]);
+    let obj = s.json(&[
+        "get",
+        "cm",
+        "mf",
+        "-n",
+        "default",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]);
+    let entries = obj["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{obj}");
+    assert_eq!(entries[0]["manager"], "kubectl-create");
+    assert_eq!(entries[0]["operation"], "Update");
+    assert_eq!(entries[0]["apiVersion"], "v1");
+    assert_eq!(entries[0]["fieldsType"], "FieldsV1");
+    assert!(
+        entries[0]["fieldsV1"]["f:data"].get("f:a").is_some(),
+        "{obj}"
+    );
+
+    s.ok(&["label", "cm", "mf", "-n", "default", "team=x"]);
+    s.ok(&[
+        "patch",
+        "cm",
+        "mf",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"2","b":"3"}}"#,
+        "--field-manager=robot",
+    ]);
+    let obj = s.json(&[
+        "get",
+        "cm",
+        "mf",
+        "-n",
+        "default",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]);
+    let entries = obj["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let by = |m: &str| {
+        entries
+            .iter()
+            .find(|e| e["manager"] == m)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        by("kubectl-label")["fieldsV1"]["f:metadata"]["f:labels"]
+            .get("f:team")
+            .is_some(),
+        "{obj}"
+    );
+    // The robot changed a: it owns a and b now; kubectl-create keeps only the
+    // data map itself (upstream renders that as `f:data: {}`).
+    let robot = by("robot");
+    assert!(robot["fieldsV1"]["f:data"].get("f:a").is_some(), "{obj}");
+    assert!(robot["fieldsV1"]["f:data"].get("f:b").is_some(), "{obj}");
+    assert_eq!(
+        by("kubectl-create")["fieldsV1"],
+        serde_json::json!({"f:data": {}}),
+        "{obj}"
+    );
+
+    // A no-op update leaves managedFields (and the resourceVersion) alone.
+    let rv = obj["metadata"]["resourceVersion"].clone();
+    s.ok(&[
+        "patch",
+        "cm",
+        "mf",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"2"}}"#,
+    ]);
+    let again = s.json(&[
+        "get",
+        "cm",
+        "mf",
+        "-n",
+        "default",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]);
+    assert_eq!(again["metadata"]["resourceVersion"], rv);
+    assert_eq!(
+        again["metadata"]["managedFields"],
+        obj["metadata"]["managedFields"]
+    );
+}
