@@ -23,6 +23,7 @@ pub mod crds;
 pub mod discovery;
 pub mod encoding;
 pub mod error;
+pub mod extension;
 pub mod fieldvalidation;
 mod handlers;
 pub mod impersonation;
@@ -61,6 +62,9 @@ pub struct ApiServer {
     /// Requests without credentials act as system:anonymous instead of getting 401.
     pub allow_anonymous: bool,
     pub authorizer: Arc<authz::Authorizer>,
+    /// Endpoints outside the Kubernetes API (login, agent tunnel, auth proxy),
+    /// added by higher layers once they exist (they may need this server first).
+    extensions: arc_swap::ArcSwap<Vec<Arc<dyn extension::Extension>>>,
     namespaces: Arc<namespaces::NamespaceCache>,
     audit: Option<audit::AuditLog>,
     ready: AtomicBool,
@@ -81,6 +85,7 @@ impl ApiServer {
             sa_keys: options.sa_keys,
             allow_anonymous: options.allow_anonymous,
             authorizer: Arc::default(),
+            extensions: Default::default(),
             namespaces: Arc::default(),
             audit: options.audit,
             ready: AtomicBool::new(false),
@@ -121,6 +126,15 @@ impl ApiServer {
         let _ = self.shutdown_tx.send(true);
     }
 
+    /// Serve `extension`'s paths from now on.
+    pub fn add_extension(&self, extension: Arc<dyn extension::Extension>) {
+        self.extensions.rcu(|current| {
+            let mut next = Vec::clone(current);
+            next.push(extension.clone());
+            next
+        });
+    }
+
     /// The resources served right now.
     pub fn registry(&self) -> Arc<registry::Registry> {
         self.registry.load_full()
@@ -146,6 +160,11 @@ impl ApiServer {
             .get::<PeerIdentity>()
             .cloned()
             .unwrap_or_default();
+        if let Some(ext) = self.extensions.load().iter().find(|e| e.claims(&path)).cloned() {
+            use http_body_util::BodyExt;
+            let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
+            return Ok(ext.handle(req).await);
+        }
         let user_agent = header_str(req.headers(), http::header::USER_AGENT).unwrap_or_default();
         let mut record = audit::Record::start(
             method.as_str(),

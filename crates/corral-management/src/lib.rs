@@ -1,0 +1,9 @@
+//! The management plane of Corral, built on the Kubernetes-compatible API of
+//! `corral-apiserver` (management objects are custom resources in the
+//! `management.corral.dev` group).
+//!
+//! Start with [`identity`]: who a person is (a [`identity::Identity`]: one
+//! user principal plus group principals), as established by an auth
+//! provider, is what Corral's tokens carry and what RBAC is granted to.
+
+pub mod identity;
