@@ -26,17 +26,6 @@ pub const PREFIX: &str = "/registry/apiextensions.k8s.io/customresourcedefinitio
 /// Held by a deleted CRD until all of its objects are gone (corral-kube's crd_cleanup).
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
 /// What a CRD says about one served version beyond its [`TypeRules`].
 #[derive(Debug, Default)]
 pub struct CustomServing {
@@ -244,7 +233,7 @@ pub fn resource_defs(crd_obj: &Value) -> Vec<ResourceDef> {
             short_names: intern_all(&info.short_names),
             categories: intern_all(&info.categories),
             namespaced: info.namespaced,
-            verbs: VERBS,
+            verbs: crate::registry::ALL_VERBS,
             subresources: intern_subresources(&subresources),
             storage,
             conversion,

@@ -192,7 +192,7 @@ impl ResourceDef {
     }
 }
 
-const ALL_VERBS: &[&str] = &[
+pub(crate) const ALL_VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",
