@@ -5,5 +5,7 @@
 //! Start with [`identity`]: who a person is (a [`identity::Identity`]: one
 //! user principal plus group principals), as established by an auth
 //! provider, is what Corral's tokens carry and what RBAC is granted to.
+//! [`proxy`] is the authenticating proxy to downstream clusters.
 
 pub mod identity;
+pub mod proxy;
