@@ -160,7 +160,13 @@ impl ApiServer {
             .get::<PeerIdentity>()
             .cloned()
             .unwrap_or_default();
-        if let Some(ext) = self.extensions.load().iter().find(|e| e.claims(&path)).cloned() {
+        if let Some(ext) = self
+            .extensions
+            .load()
+            .iter()
+            .find(|e| e.claims(&path))
+            .cloned()
+        {
             use http_body_util::BodyExt;
             let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
             return Ok(ext.handle(req).await);

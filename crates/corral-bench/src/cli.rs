@@ -32,6 +32,16 @@ pub enum Cmd {
     /// One owner and --count dependents (ownerReferences); delete the owner and time
     /// the garbage collector until every dependent is gone (not part of `all`).
     Gc(BenchArgs),
+    /// PATCH throughput on ConfigMaps of --patch-object-bytes: JSON merge, JSON (RFC 6902)
+    /// and strategic merge patches that each change one of --patch-keys keys, on one
+    /// object (compare-and-swap contention) and spread over --patch-objects objects, at
+    /// each of --patch-clients; --rounds runs of each, median and range (not part of `all`).
+    Patch(BenchArgs),
+    /// Create a CustomResourceDefinition with a 30-field structural schema, wait for
+    /// Established, then create --crd-objects custom resources and as many ConfigMaps of
+    /// the same JSON size, interleaved over --rounds; the ratio is the schema's cost.
+    /// Deletes the CRD at the end (not part of `all`).
+    Crd(BenchArgs),
     /// Poll URL/readyz until it answers 200; print the time since --started-at-ns.
     Ready(ReadyArgs),
     /// Print a free TCP port on 127.0.0.1 (for scripts).
@@ -112,6 +122,33 @@ pub struct BenchArgs {
     /// Seconds to wait after the last write for watchers to catch up.
     #[arg(long, default_value_t = 15.0)]
     pub watch_grace: f64,
+    /// Runs of each measurement in the patch and crd phases (median and range reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Patches per measurement run (patch phase).
+    #[arg(long, default_value_t = 2_000)]
+    pub patches: usize,
+    /// JSON size of the patched ConfigMaps' data in bytes (patch phase).
+    #[arg(long, default_value_t = 50 * 1024)]
+    pub patch_object_bytes: usize,
+    /// Keys the data is spread over; each patch changes one of them (patch phase).
+    #[arg(long, default_value_t = 100)]
+    pub patch_keys: usize,
+    /// Objects of the spread runs, patched round-robin (patch phase; 0 = skip them).
+    #[arg(long, default_value_t = 32)]
+    pub patch_objects: usize,
+    /// Client counts of the patch phase; the spread runs use only those above 1.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32])]
+    pub patch_clients: Vec<usize>,
+    /// Patch types of the patch phase.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [PatchType::Merge, PatchType::Json, PatchType::Strategic])]
+    pub patch_types: Vec<PatchType>,
+    /// Custom resources (and as many ConfigMaps) created per round (crd phase).
+    #[arg(long, default_value_t = 5_000)]
+    pub crd_objects: usize,
+    /// Seconds to wait for the CRD's Established condition, and for its deletion.
+    #[arg(long, default_value_t = 60.0)]
+    pub crd_wait: f64,
     /// PID of the server process (same machine) for CPU and RSS figures.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -127,6 +164,35 @@ pub struct BenchArgs {
     /// Abort a phase after this many failed requests.
     #[arg(long, default_value_t = 1000)]
     pub max_errors: u64,
+}
+
+/// The media types of PATCH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchType {
+    /// application/merge-patch+json (RFC 7386)
+    Merge,
+    /// application/json-patch+json (RFC 6902)
+    Json,
+    /// application/strategic-merge-patch+json (built-in kinds only)
+    Strategic,
+}
+
+impl PatchType {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Strategic => "application/strategic-merge-patch+json",
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            PatchType::Merge => "merge",
+            PatchType::Json => "json",
+            PatchType::Strategic => "strategic",
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -16,7 +16,7 @@ use http::Method;
 use serde::Serialize;
 
 use crate::cli::{BenchArgs, Cli, Cmd, ReadyArgs};
-use crate::phases::{Ctx, GcResult, ListResult, OpsResult, WatchResult};
+use crate::phases::{CrdResult, Ctx, GcResult, ListResult, OpsResult, PatchResult, WatchResult};
 use crate::transport::{ClientKind, Conn, Target, TargetOptions};
 use crate::util::{proc_rss_kib, random_suffix};
 
@@ -28,6 +28,8 @@ enum Phase {
     List,
     Watch,
     Gc,
+    Patch,
+    Crd,
 }
 
 const ALL: [Phase; 5] = [
@@ -63,6 +65,8 @@ fn main() -> ExitCode {
         Cmd::List(a) => bench(a, &[Phase::List]),
         Cmd::Watch(a) => bench(a, &[Phase::Watch]),
         Cmd::Gc(a) => bench(a, &[Phase::Gc]),
+        Cmd::Patch(a) => bench(a, &[Phase::Patch]),
+        Cmd::Crd(a) => bench(a, &[Phase::Crd]),
     }
 }
 
@@ -155,6 +159,8 @@ struct Report {
     list: Option<ListResult>,
     watch: Option<WatchResult>,
     gc: Option<GcResult>,
+    patch: Option<PatchResult>,
+    crd: Option<CrdResult>,
     namespace_deleted: Option<bool>,
     interrupted: bool,
     failures: Vec<String>,
@@ -269,6 +275,8 @@ async fn run_bench(args: BenchArgs, phases: &[Phase]) -> ExitCode {
         list: None,
         watch: None,
         gc: None,
+        patch: None,
+        crd: None,
         namespace_deleted: None,
         interrupted: false,
         failures: Vec::new(),
@@ -486,6 +494,32 @@ async fn run_phases(ctx: &Ctx, phases: &[Phase], report: &mut Report) {
                     report.gc = Some(r);
                 }
                 Err(e) => report.fail(format!("gc: {e:#}")),
+            },
+            Phase::Patch => match phases::patch(ctx).await {
+                Ok(r) => {
+                    for l in r.lines() {
+                        report.emit(l);
+                    }
+                    let errors: u64 = r.results.iter().map(|x| x.errors).sum();
+                    if errors > 0 {
+                        report.fail(format!("patch: {errors} errors"));
+                    }
+                    report.patch = Some(r);
+                }
+                Err(e) => report.fail(format!("patch: {e:#}")),
+            },
+            Phase::Crd => match phases::crd(ctx).await {
+                Ok(r) => {
+                    for l in r.lines() {
+                        report.emit(l);
+                    }
+                    let errors = r.custom_resources.errors + r.configmaps.errors;
+                    if errors > 0 {
+                        report.fail(format!("crd: {errors} create errors"));
+                    }
+                    report.crd = Some(r);
+                }
+                Err(e) => report.fail(format!("crd: {e:#}")),
             },
         }
     }

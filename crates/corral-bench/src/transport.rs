@@ -30,6 +30,7 @@ use tokio_rustls::TlsConnector;
 use crate::util::status_message;
 
 const USER_AGENT: &str = concat!("corral-bench/", env!("CARGO_PKG_VERSION"));
+const JSON: &str = "application/json";
 
 /// Which HTTP client implementation to drive the server with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -512,9 +513,20 @@ impl Conn {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Resp> {
+        self.request_typed(method, path, body, JSON).await
+    }
+
+    /// [`Conn::request`] with the body's media type (e.g. `application/merge-patch+json`).
+    pub async fn request_typed(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        content_type: &'static str,
+    ) -> Result<Resp> {
         let timeout = self.timeout;
         let fut = async {
-            let (status, mut stream) = self.send(method.clone(), path, body).await?;
+            let (status, mut stream) = self.send(method.clone(), path, body, content_type).await?;
             let mut buf = bytes::BytesMut::new();
             while let Some(chunk) = stream.next_chunk().await {
                 buf.extend_from_slice(&chunk.context("reading response body")?);
@@ -539,7 +551,7 @@ impl Conn {
     /// headers bounded by the request timeout; the body is not).
     pub async fn stream(&mut self, path: &str) -> Result<(StatusCode, BodyStream)> {
         let timeout = self.timeout;
-        match tokio::time::timeout(timeout, self.send(Method::GET, path, None)).await {
+        match tokio::time::timeout(timeout, self.send(Method::GET, path, None, JSON)).await {
             Ok(r) => r.with_context(|| format!("GET {path}")),
             Err(_) => {
                 self.reset();
@@ -561,6 +573,7 @@ impl Conn {
         method: Method,
         path: &str,
         body: Option<Bytes>,
+        content_type: &'static str,
     ) -> Result<(StatusCode, BodyStream)> {
         match &mut self.inner {
             ConnInner::Kube(client) => {
@@ -570,7 +583,7 @@ impl Conn {
                     .header(header::ACCEPT, "application/json")
                     .header(header::USER_AGENT, USER_AGENT);
                 if body.is_some() {
-                    b = b.header(header::CONTENT_TYPE, "application/json");
+                    b = b.header(header::CONTENT_TYPE, content_type);
                 }
                 let req = b
                     .body(kube::client::Body::from(body.unwrap_or_default()))
@@ -590,7 +603,14 @@ impl Conn {
                     let Some(s) = sender.as_mut() else {
                         bail!("no connection");
                     };
-                    let req = build_hyper_request(shared, s.is_h2(), &method, path, body.clone())?;
+                    let req = build_hyper_request(
+                        shared,
+                        s.is_h2(),
+                        &method,
+                        path,
+                        body.clone(),
+                        content_type,
+                    )?;
                     let ready = match s {
                         Sender::H1(s) => s.ready().await,
                         Sender::H2(s) => s.ready().await,
@@ -632,6 +652,7 @@ fn build_hyper_request(
     method: &Method,
     path: &str,
     body: Bytes,
+    content_type: &'static str,
 ) -> Result<Request<Full<Bytes>>> {
     let full_path = format!("{}{}", shared.base_path, path);
     let mut b = Request::builder().method(method.clone());
@@ -652,7 +673,7 @@ fn build_hyper_request(
         .header(header::ACCEPT, "application/json")
         .header(header::USER_AGENT, USER_AGENT);
     if !body.is_empty() {
-        b = b.header(header::CONTENT_TYPE, "application/json");
+        b = b.header(header::CONTENT_TYPE, content_type);
     }
     if let Some(a) = &shared.auth {
         b = b.header(header::AUTHORIZATION, a.clone());

@@ -109,6 +109,33 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     })
 }
 
+/// Median and range of repeated measurements.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(samples: &[f64]) -> Option<Spread> {
+        Some(Spread {
+            median: median(samples)?,
+            min: samples.iter().copied().fold(f64::INFINITY, f64::min),
+            max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+
+    /// "812 (760..840)" with `f` formatting each figure; just the median for one sample.
+    pub fn text(&self, f: impl Fn(f64) -> String) -> String {
+        if self.min == self.max {
+            f(self.median)
+        } else {
+            format!("{} ({}..{})", f(self.median), f(self.min), f(self.max))
+        }
+    }
+}
+
 /// Percent-encode a query parameter value (RFC 3986 unreserved characters pass through).
 pub fn encode_query_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -271,6 +298,16 @@ mod tests {
         assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn spread_median_and_range() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).expect("samples");
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(s.text(|x| format!("{x:.0}")), "2 (1..3)");
+        let one = Spread::of(&[5.0]).expect("one sample");
+        assert_eq!(one.text(|x| format!("{x:.1}")), "5.0");
+        assert_eq!(Spread::of(&[]), None);
     }
 
     #[test]

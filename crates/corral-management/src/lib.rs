@@ -7,5 +7,8 @@
 //! provider, is what Corral's tokens carry and what RBAC is granted to.
 //! [`proxy`] is the authenticating proxy to downstream clusters.
 
+pub mod client;
+pub mod crds;
 pub mod identity;
 pub mod proxy;
+pub mod view;

@@ -3,6 +3,7 @@
 //! `anyhow` reports and exit codes.
 
 mod datastore;
+mod login_cmd;
 mod server_cmd;
 mod shared_bootstrap;
 
@@ -27,7 +28,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the management server: a Kubernetes-compatible API on an embedded store.
-    Server(server_cmd::ServerArgs),
+    Server(Box<server_cmd::ServerArgs>),
+    /// Log in to a Corral server and store the token (~/.config/corral/credentials.json).
+    Login(login_cmd::LoginArgs),
+    /// Show who the stored token authenticates as.
+    Whoami(login_cmd::WhoamiArgs),
+    /// Revoke the stored token and forget it.
+    Logout(login_cmd::LogoutArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +50,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Server(args) => runtime.block_on(server_cmd::run(args)),
+        Command::Server(args) => runtime.block_on(server_cmd::run(*args)),
+        Command::Login(args) => runtime.block_on(login_cmd::login(args)),
+        Command::Whoami(args) => runtime.block_on(login_cmd::whoami(args)),
+        Command::Logout(args) => runtime.block_on(login_cmd::logout(args)),
     }
 }

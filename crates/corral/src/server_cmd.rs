@@ -17,6 +17,7 @@ use corral_apiserver::authn::token::StaticTokenAuthenticator;
 use corral_apiserver::authn::x509::X509Authenticator;
 use corral_apiserver::authn::{Chain, UserInfo};
 use corral_apiserver::{ApiServer, ApiServerOptions, pki};
+use corral_management::identity::plane::{IdentityPlane, Options as IdentityOptions};
 use tokio::net::TcpListener;
 
 #[derive(clap::Args)]
@@ -53,6 +54,23 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     api_audiences: Vec<String>,
+    /// The bootstrap admin's password (username `admin`), used on the first
+    /// start only. Default: a generated one, printed once to stderr.
+    #[arg(long, env = "CORRAL_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    bootstrap_password: Option<String>,
+    /// Failed logins for one username before it is locked out.
+    #[arg(long, env = "CORRAL_AUTH_MAX_FAILURES", default_value_t = 5)]
+    auth_max_failures: u32,
+    /// Failed logins from one client address before it is locked out.
+    #[arg(
+        long,
+        env = "CORRAL_AUTH_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 50
+    )]
+    auth_max_failures_per_address: u32,
+    /// The first lockout's length in seconds (doubling with each further lockout, up to 16x).
+    #[arg(long, env = "CORRAL_AUTH_LOCKOUT_SECONDS", default_value_t = 60)]
+    auth_lockout_seconds: u64,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -87,16 +105,35 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         &args.service_account_issuer,
         args.api_audiences.clone(),
     )?);
+    // Identity: the views of Users and Tokens are fed by the API server's own
+    // writes (through `store`, the decorated store) and by the store's watch.
+    let (identity, store) = IdentityPlane::new(store.clone());
+    let management_token = format!(
+        "corral-management:{}",
+        hex::encode(rand::random::<[u8; 32]>())
+    );
+    let management = UserInfo {
+        name: "system:corral-management".into(),
+        uid: "corral-management".into(),
+        groups: vec!["system:masters".into()],
+        ..Default::default()
+    };
     let authenticator = Chain::new()
         .with(Arc::new(X509Authenticator))
         .with(Arc::new(
             StaticTokenAuthenticator::new()
-                .with_hash(StaticTokenAuthenticator::hash(&token), admin),
+                .with_hash(StaticTokenAuthenticator::hash(&token), admin)
+                .with_hash(
+                    StaticTokenAuthenticator::hash(&management_token),
+                    management,
+                ),
         ))
+        .with(identity.authenticator.clone())
         .with(Arc::new(ServiceAccountAuthenticator::new(
             sa_keys.clone(),
             store.clone(),
         )))
+        // Superseded by Token objects; kept for Secret-based tokens made before them.
         .with(Arc::new(CorralTokenAuthenticator::new(store.clone())));
     let sa_keys_for_controllers = sa_keys.clone();
     let options = ApiServerOptions {
@@ -121,6 +158,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     api.start()
         .await
         .map_err(|e| anyhow::anyhow!("starting the API: {}", e.message()))?;
+    // Management types, the bootstrap admin and /v3 (login, tokens, users),
+    // all through the API in-process, before the port opens.
+    let (_stop_identity, identity_stop) = tokio::sync::watch::channel(false);
+    identity
+        .start(
+            &api,
+            management_token,
+            IdentityOptions {
+                bootstrap_password: args.bootstrap_password.clone(),
+                max_failures: args.auth_max_failures,
+                lockout: std::time::Duration::from_secs(args.auth_lockout_seconds),
+                max_failures_per_address: args.auth_max_failures_per_address,
+            },
+            identity_stop,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("starting identity: {e}"))?;
 
     let listener = TcpListener::bind(args.bind)
         .await

@@ -15,8 +15,14 @@ use crate::fieldvalidation::{self, Problem};
 use crate::namespaces;
 use crate::response::Body;
 
-/// How many times a write without a client-supplied resourceVersion retries a lost compare-and-swap.
+/// How many times a delete retries a lost compare-and-swap.
 pub(crate) const MAX_CAS_RETRIES: usize = 32;
+
+/// How long an update or patch without a client-supplied resourceVersion
+/// keeps retrying lost compare-and-swaps. Upstream's GuaranteedUpdate retries
+/// without a count limit (bounded by the request timeout): a hot object under
+/// many writers must not turn into 409s that `kubectl patch` reports.
+const CAS_RETRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -548,7 +554,15 @@ pub(crate) async fn update_object(
 ) -> ApiResult<Updated> {
     let dry_run = ctx.query.dry_run()?;
     let key = ctx.key(name);
-    for _ in 0..MAX_CAS_RETRIES {
+    let deadline = std::time::Instant::now() + CAS_RETRY_DEADLINE;
+    let mut attempt: u32 = 0;
+    while std::time::Instant::now() < deadline {
+        if attempt >= 8 {
+            // Many writers on one object: spread the retries out a little.
+            let jitter = rand::random_range(0..=u64::from(attempt.min(64)));
+            tokio::time::sleep(std::time::Duration::from_micros(200 * jitter)).await;
+        }
+        attempt += 1;
         let current = ctx
             .api
             .store

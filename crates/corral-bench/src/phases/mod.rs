@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::cli::BenchArgs;
 use crate::transport::Target;
 use crate::util::{
-    Errors, LatencySummary, encode_query_value, fmt_ms, fmt_rate, median, new_hist, now_ns,
+    Errors, LatencySummary, Spread, encode_query_value, fmt_ms, fmt_rate, median, new_hist, now_ns,
     proc_cpu_seconds, record_us, self_cpu_seconds, status_message,
 };
 use crate::watchcheck::{
@@ -280,6 +280,132 @@ pub async fn creates(ctx: &Ctx, names: Arc<Vec<String>>) -> OpsResult {
     OpsResult::build(hists, elapsed, &errors, probe.finish(), None)
 }
 
+/// POST each of `bodies` to `path` from `clients` workers (bodies made beforehand,
+/// so the client's share of the CPU is the HTTP and TLS work alone).
+pub async fn post_bodies(
+    ctx: &Ctx,
+    path: Arc<str>,
+    bodies: Arc<Vec<Bytes>>,
+    clients: usize,
+) -> OpsResult {
+    let probe = Probe::start(ctx.args.server_pid);
+    let errors = Arc::new(Errors::default());
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = ctx.phase_deadline();
+    let t0 = Instant::now();
+    let hists = run_workers(clients.max(1), |_| {
+        let mut conn = ctx.target.conn();
+        let (errors, next, bodies, path) =
+            (errors.clone(), next.clone(), bodies.clone(), path.clone());
+        let max_errors = ctx.args.max_errors;
+        async move {
+            let mut h = new_hist();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= bodies.len() || Instant::now() >= deadline || errors.count() >= max_errors {
+                    break;
+                }
+                let t = Instant::now();
+                match conn
+                    .request(Method::POST, &path, Some(bodies[i].clone()))
+                    .await
+                {
+                    Ok(r) if r.is_success() => record_us(&mut h, t.elapsed().as_micros() as u64),
+                    Ok(r) => errors.record(format!("POST {path}: {}", r.error_message())),
+                    Err(e) => errors.record(format!("{e:#}")),
+                }
+            }
+            h
+        }
+    })
+    .await;
+    let elapsed = t0.elapsed();
+    OpsResult::build(hists, elapsed, &errors, probe.finish(), None)
+}
+
+/// One measurement made --rounds times: the runs, and the median and range of
+/// each figure over them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repeated {
+    pub label: String,
+    pub per_s: Option<Spread>,
+    pub p50_ms: Option<Spread>,
+    pub p99_ms: Option<Spread>,
+    pub server_cpu_s_per_1000: Option<Spread>,
+    pub client_cpu_s_per_1000: Option<Spread>,
+    /// Operations of all runs together, and the failed ones.
+    pub ops: u64,
+    pub errors: u64,
+    /// 409 Conflict answers the client retried (all runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<u64>,
+    pub runs: Vec<OpsResult>,
+}
+
+impl Repeated {
+    pub fn new(label: String, runs: Vec<OpsResult>) -> Repeated {
+        let pick = |f: &dyn Fn(&OpsResult) -> Option<f64>| -> Option<Spread> {
+            let v: Vec<f64> = runs.iter().filter_map(f).collect();
+            // A figure some run lacks (no server pid, no operations) is no median.
+            if v.len() == runs.len() {
+                Spread::of(&v)
+            } else {
+                None
+            }
+        };
+        let ok = |r: &OpsResult| r.ops > 0;
+        Repeated {
+            per_s: pick(&|r| ok(r).then_some(r.per_s)),
+            p50_ms: pick(&|r| ok(r).then_some(r.latency.p50_ms)),
+            p99_ms: pick(&|r| ok(r).then_some(r.latency.p99_ms)),
+            server_cpu_s_per_1000: pick(&|r| r.server_cpu_s_per_1000),
+            client_cpu_s_per_1000: pick(&|r| r.client_cpu_s_per_1000),
+            ops: runs.iter().map(|r| r.ops).sum(),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            conflicts: runs
+                .iter()
+                .map(|r| r.conflicts)
+                .try_fold(0, |a, c| c.map(|c| a + c)),
+            label,
+            runs,
+        }
+    }
+
+    /// `label: 812/s (760..840)  p50 38.1ms (..)  p99 95.0ms (..)  server 1.230 cpu-s/1000 (..)  [3 runs]`
+    pub fn line(&self) -> String {
+        let mut s = format!("{}: ", self.label);
+        match &self.per_s {
+            Some(r) => s.push_str(&r.text(fmt_rate)),
+            None => s.push('-'),
+        }
+        for (name, v) in [("p50", &self.p50_ms), ("p99", &self.p99_ms)] {
+            if let Some(v) = v {
+                s.push_str(&format!("  {name} {}", v.text(fmt_ms)));
+            }
+        }
+        if let Some(v) = &self.server_cpu_s_per_1000 {
+            s.push_str(&format!(
+                "  server {} cpu-s/1000",
+                v.text(|x| format!("{x:.3}"))
+            ));
+        }
+        if let Some(c) = self.conflicts {
+            s.push_str(&format!("  409s {c}"));
+        }
+        s.push_str(&format!("  [{} runs]", self.runs.len()));
+        if self.errors > 0 {
+            let first: Vec<String> = self
+                .runs
+                .iter()
+                .filter_map(|r| r.first_errors.first().cloned())
+                .take(1)
+                .collect();
+            s.push_str(&errors_text(self.errors, &first));
+        }
+        s
+    }
+}
+
 /// Random GETs for --duration seconds (at most --max-gets).
 pub async fn gets(ctx: &Ctx, names: Arc<Vec<String>>) -> Result<OpsResult> {
     if names.is_empty() {
@@ -433,11 +559,15 @@ pub async fn updates(ctx: &Ctx, names: Arc<Vec<String>>) -> Result<OpsResult> {
 
 // ---------------------------------------------------------------- list
 
+mod crd;
 mod gc;
 mod list;
+mod patch;
 mod watch_phase;
+pub use crd::{CrdResult, crd};
 pub use gc::{GcResult, gc};
 pub use list::*;
+pub use patch::{PatchResult, patch};
 pub use watch_phase::*;
 
 #[cfg(test)]

@@ -5,6 +5,14 @@
 //! `openldap_group://cn=devs,ou=groups,dc=example,dc=org`, `github_user://1234`,
 //! `github_team://5678`, `oidc_user://<issuer>#<sub>`, `oidc_group://<name>`.
 
+pub mod ldap;
+
+pub mod endpoints;
+pub mod local;
+pub mod lockout;
+pub mod plane;
+pub mod tokens;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
