@@ -190,14 +190,14 @@ fn wrong_magic() {
 
 #[test]
 fn unknown_kind_names_it() {
-    let err = decode_object(&body("apps/v1", "Deployment", Enc::new())).unwrap_err();
+    let err = decode_object(&body("apps/v1", "ControllerRevision", Enc::new())).unwrap_err();
     assert!(
-        matches!(&err, ProtobufError::UnknownKind { api_version, kind } if api_version == "apps/v1" && kind == "Deployment"),
+        matches!(&err, ProtobufError::UnknownKind { api_version, kind } if api_version == "apps/v1" && kind == "ControllerRevision"),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "no kind \"Deployment\" is registered for version \"apps/v1\" in the protobuf decoder"
+        "no kind \"ControllerRevision\" is registered for version \"apps/v1\" in the protobuf decoder"
     );
     // A kind in the wrong group is unknown too; an empty envelope has no kind.
     assert!(matches!(

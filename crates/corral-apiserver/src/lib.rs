@@ -15,6 +15,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+pub mod allocator;
 pub mod audit;
 pub mod authn;
 pub mod authz;
@@ -69,6 +70,8 @@ pub struct ApiServer {
     audit: Option<audit::AuditLog>,
     ready: AtomicBool,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
+    /// Cluster IPs and node ports of Services.
+    pub(crate) services: Arc<allocator::ServiceAllocator>,
 }
 
 impl ApiServer {
@@ -78,7 +81,7 @@ impl ApiServer {
             registry::Registry::builtin(),
         ));
         Arc::new(ApiServer {
-            store,
+            store: store.clone(),
             registry: registry.clone(),
             crds: Arc::new(crds::CrdRegistry::new(registry)),
             authenticator: options.authenticator,
@@ -90,6 +93,10 @@ impl ApiServer {
             audit: options.audit,
             ready: AtomicBool::new(false),
             shutdown_tx,
+            services: Arc::new(match options.service_ranges {
+                Some((ips, ports)) => allocator::ServiceAllocator::new(store.clone(), ips, ports),
+                None => allocator::ServiceAllocator::with_defaults(store.clone()),
+            }),
         })
     }
 
@@ -116,6 +123,13 @@ impl ApiServer {
             self.shutdown_signal(),
         )
         .await?;
+        // Every replica repairs (passes are idempotent): frees addresses and
+        // ports whose Service is gone, e.g. after a crash between steps.
+        tokio::spawn(
+            self.services
+                .clone()
+                .run_repair(std::time::Duration::from_secs(60), self.shutdown_signal()),
+        );
         self.ready.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -473,6 +487,9 @@ impl ApiServer {
 
 /// How an [`ApiServer`] authenticates.
 pub struct ApiServerOptions {
+    /// Service cluster IP range and node port range (default 10.96.0.0/12
+    /// and 30000-32767).
+    pub service_ranges: Option<(allocator::CidrRange, allocator::PortRange)>,
     pub audit: Option<audit::AuditLog>,
     pub authenticator: authn::Chain,
     pub sa_keys: Option<Arc<authn::serviceaccount::ServiceAccountKeys>>,

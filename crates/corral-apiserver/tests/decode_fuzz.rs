@@ -38,6 +38,7 @@ fn fixture() -> Fixture {
         StaticTokenAuthenticator::new().with_hash(StaticTokenAuthenticator::hash("t"), user),
     ));
     let options = ApiServerOptions {
+        service_ranges: None,
         audit: None,
         authenticator,
         sa_keys: None,

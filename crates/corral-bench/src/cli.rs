@@ -42,6 +42,11 @@ pub enum Cmd {
     /// the same JSON size, interleaved over --rounds; the ratio is the schema's cost.
     /// Deletes the CRD at the end (not part of `all`).
     Crd(BenchArgs),
+    /// Server-side apply on a custom resource with --apply-items list-map entries: an
+    /// unchanged re-apply and a one-field change, against an unchanged and a one-field
+    /// PUT of a twin object; --patches requests per run from each of --patch-clients,
+    /// --rounds runs (not part of `all`). Deletes its CRD at the end.
+    Apply(BenchArgs),
     /// Poll URL/readyz until it answers 200; print the time since --started-at-ns.
     Ready(ReadyArgs),
     /// Print a free TCP port on 127.0.0.1 (for scripts).
@@ -143,6 +148,9 @@ pub struct BenchArgs {
     /// Patch types of the patch phase.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [PatchType::Merge, PatchType::Json, PatchType::Strategic])]
     pub patch_types: Vec<PatchType>,
+    /// Entries of the applied object's list (apply phase).
+    #[arg(long, default_value_t = 20)]
+    pub apply_items: usize,
     /// Custom resources (and as many ConfigMaps) created per round (crd phase).
     #[arg(long, default_value_t = 5_000)]
     pub crd_objects: usize,

@@ -16,7 +16,9 @@ use http::Method;
 use serde::Serialize;
 
 use crate::cli::{BenchArgs, Cli, Cmd, ReadyArgs};
-use crate::phases::{CrdResult, Ctx, GcResult, ListResult, OpsResult, PatchResult, WatchResult};
+use crate::phases::{
+    ApplyResult, CrdResult, Ctx, GcResult, ListResult, OpsResult, PatchResult, WatchResult,
+};
 use crate::transport::{ClientKind, Conn, Target, TargetOptions};
 use crate::util::{proc_rss_kib, random_suffix};
 
@@ -30,6 +32,7 @@ enum Phase {
     Gc,
     Patch,
     Crd,
+    Apply,
 }
 
 const ALL: [Phase; 5] = [
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Cmd::Gc(a) => bench(a, &[Phase::Gc]),
         Cmd::Patch(a) => bench(a, &[Phase::Patch]),
         Cmd::Crd(a) => bench(a, &[Phase::Crd]),
+        Cmd::Apply(a) => bench(a, &[Phase::Apply]),
     }
 }
 
@@ -161,6 +165,7 @@ struct Report {
     gc: Option<GcResult>,
     patch: Option<PatchResult>,
     crd: Option<CrdResult>,
+    apply: Option<ApplyResult>,
     namespace_deleted: Option<bool>,
     interrupted: bool,
     failures: Vec<String>,
@@ -277,6 +282,7 @@ async fn run_bench(args: BenchArgs, phases: &[Phase]) -> ExitCode {
         gc: None,
         patch: None,
         crd: None,
+        apply: None,
         namespace_deleted: None,
         interrupted: false,
         failures: Vec::new(),
@@ -520,6 +526,19 @@ async fn run_phases(ctx: &Ctx, phases: &[Phase], report: &mut Report) {
                     report.crd = Some(r);
                 }
                 Err(e) => report.fail(format!("crd: {e:#}")),
+            },
+            Phase::Apply => match phases::apply(ctx).await {
+                Ok(r) => {
+                    for l in r.lines() {
+                        report.emit(l);
+                    }
+                    let errors: u64 = r.results.iter().map(|x| x.errors).sum();
+                    if errors > 0 {
+                        report.fail(format!("apply: {errors} errors"));
+                    }
+                    report.apply = Some(r);
+                }
+                Err(e) => report.fail(format!("apply: {e:#}")),
             },
         }
     }

@@ -18,10 +18,16 @@ pub const API_VERSION: &str = "management.corral.dev/v1";
 pub const USERS: &str = "/apis/management.corral.dev/v1/users";
 pub const TOKENS: &str = "/apis/management.corral.dev/v1/tokens";
 pub const AUTHCONFIGS: &str = "/apis/management.corral.dev/v1/authconfigs";
+pub const CLUSTERS: &str = "/apis/management.corral.dev/v1/clusters";
+pub const CLUSTER_REGISTRATION_TOKENS: &str =
+    "/apis/management.corral.dev/v1/clusterregistrationtokens";
 
 /// Store prefixes of the management types (custom resources live under `/registry/<group>/<plural>/`).
 pub const USERS_PREFIX: &str = "/registry/management.corral.dev/users/";
 pub const TOKENS_PREFIX: &str = "/registry/management.corral.dev/tokens/";
+pub const CLUSTERS_PREFIX: &str = "/registry/management.corral.dev/clusters/";
+pub const CLUSTER_REGISTRATION_TOKENS_PREFIX: &str =
+    "/registry/management.corral.dev/clusterregistrationtokens/";
 
 const CRD_PATH: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 
@@ -32,6 +38,7 @@ fn strings() -> Value {
 fn crd(
     plural: &str,
     kind: &str,
+    category: &str,
     short: &[&str],
     spec: Value,
     status: Option<Value>,
@@ -64,7 +71,7 @@ fn crd(
                 "kind": kind,
                 "listKind": format!("{kind}List"),
                 "shortNames": short,
-                "categories": ["corral", "identity"],
+                "categories": ["corral", category],
             },
             "versions": [version],
         },
@@ -80,6 +87,7 @@ pub fn definitions() -> Vec<Value> {
     let user = crd(
         "users",
         "User",
+        "identity",
         &["cu"],
         json!({
             "type": "object",
@@ -104,6 +112,7 @@ pub fn definitions() -> Vec<Value> {
     let token = crd(
         "tokens",
         "Token",
+        "identity",
         &["ctok"],
         json!({
             "type": "object",
@@ -134,6 +143,7 @@ pub fn definitions() -> Vec<Value> {
     let authconfig = crd(
         "authconfigs",
         "AuthConfig",
+        "identity",
         &["authcfg"],
         json!({
             "type": "object",
@@ -153,7 +163,106 @@ pub fn definitions() -> Vec<Value> {
             age(),
         ]),
     );
-    vec![user, token, authconfig]
+    vec![
+        user,
+        token,
+        authconfig,
+        cluster_definition(),
+        registration_token_definition(),
+    ]
+}
+
+fn condition_column(name: &str, condition: &str) -> Value {
+    json!({"name": name, "type": "string",
+        "jsonPath": format!(".status.conditions[?(@.type==\"{condition}\")].status")})
+}
+
+/// `Cluster`: a downstream Kubernetes cluster, reached through its agent's
+/// tunnel (`agent` mode) or directly (`direct` mode).
+fn cluster_definition() -> Value {
+    let condition = json!({
+        "type": "object",
+        "required": ["type", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "lastUpdateTime": {"type": "string", "format": "date-time"},
+        },
+    });
+    crd(
+        "clusters",
+        "Cluster",
+        "clusters",
+        &["ccl"],
+        json!({
+            "type": "object",
+            "properties": {
+                "displayName": {"type": "string", "maxLength": 256},
+                "description": {"type": "string", "maxLength": 4096},
+                "connectionMode": {"type": "string", "enum": ["agent", "direct"], "default": "agent"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }),
+        Some(json!({
+            "type": "object",
+            "properties": {
+                "conditions": {
+                    "type": "array",
+                    "items": condition,
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["type"],
+                },
+                "kubernetesVersion": {"type": "string"},
+                "nodeCount": {"type": "integer", "minimum": 0},
+                "lastHeartbeatTime": {"type": "string", "format": "date-time"},
+                "apiEndpoint": {"type": "string"},
+                "agentVersion": {"type": "string"},
+            },
+        })),
+        json!([
+            {"name": "Display Name", "type": "string", "jsonPath": ".spec.displayName"},
+            {"name": "Mode", "type": "string", "jsonPath": ".spec.connectionMode"},
+            condition_column("Connected", "Connected"),
+            condition_column("Ready", "Ready"),
+            {"name": "Version", "type": "string", "jsonPath": ".status.kubernetesVersion"},
+            {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodeCount"},
+            {"name": "Endpoint", "type": "string", "priority": 1, "jsonPath": ".status.apiEndpoint"},
+            age(),
+        ]),
+    )
+}
+
+/// `ClusterRegistrationToken`: the secret an agent presents at
+/// `/v3/connect`, and the import URL built from it. Named after its
+/// Cluster and owned by it.
+fn registration_token_definition() -> Value {
+    crd(
+        "clusterregistrationtokens",
+        "ClusterRegistrationToken",
+        "clusters",
+        &["crt"],
+        json!({
+            "type": "object",
+            "required": ["clusterName"],
+            "properties": {"clusterName": {"type": "string", "minLength": 1}},
+        }),
+        Some(json!({
+            "type": "object",
+            "properties": {
+                "token": {"type": "string"},
+                "manifestUrl": {"type": "string"},
+                "command": {"type": "string"},
+            },
+        })),
+        json!([
+            {"name": "Cluster", "type": "string", "jsonPath": ".spec.clusterName"},
+            {"name": "Manifest", "type": "string", "priority": 1, "jsonPath": ".status.manifestUrl"},
+            age(),
+        ]),
+    )
 }
 
 const HASH_ANNOTATION: &str = "management.corral.dev/definition-sha256";
@@ -199,7 +308,8 @@ pub async fn install(client: &LocalClient, api: &ApiServer) -> Result<(), ApiCal
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    for plural in ["users", "tokens", "authconfigs"] {
+    for def in definitions() {
+        let plural = def["spec"]["names"]["plural"].as_str().unwrap_or_default();
         while api.registry().lookup(GROUP, VERSION, plural).is_none() {
             if Instant::now() > deadline {
                 return Err(ApiCallError {

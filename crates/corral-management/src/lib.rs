@@ -8,6 +8,7 @@
 //! [`proxy`] is the authenticating proxy to downstream clusters.
 
 pub mod client;
+pub mod clusters;
 pub mod crds;
 pub mod identity;
 pub mod proxy;

@@ -291,3 +291,104 @@ async fn kubectl_through_the_proxy_as_corral_users() {
         "impersonation passed through the proxy"
     );
 }
+
+/// Counts the connections the proxy opens to the cluster.
+struct CountingDialer(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl corral_management::proxy::Dialer for CountingDialer {
+    async fn dial(
+        &self,
+        cluster: &str,
+        address: &str,
+    ) -> std::io::Result<Box<dyn corral_management::proxy::Stream>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        DirectDialer.dial(cluster, address).await
+    }
+}
+
+/// Sequential requests share a connection to the cluster; a watch keeps its
+/// own, so requests made meanwhile neither wait for it nor fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused_but_a_watch_holds_its_own() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = user("admin", &["system:masters"]);
+    let downstream = serve(&dir.path().join("d"), &[("down", admin.clone())]).await;
+    let management = serve(&dir.path().join("m"), &[("mgmt", admin)]).await;
+    let dialer = Arc::new(CountingDialer(Default::default()));
+    management.api.add_extension(Arc::new(AuthProxy::new(
+        management.api.clone(),
+        Arc::new(OneCluster(ClusterTarget {
+            address: downstream.url.trim_start_matches("https://").to_string(),
+            server_name: "127.0.0.1".into(),
+            ca_pem: downstream.ca_pem.clone(),
+            bearer_token: "down".into(),
+        })),
+        dialer.clone(),
+    )));
+    let mut config = kube::Config::new(
+        format!("{}/k8s/clusters/c1", management.url)
+            .parse()
+            .expect("url"),
+    );
+    config.root_cert = Some(vec![
+        rustls_pemfile::certs(&mut management.ca_pem.as_bytes())
+            .next()
+            .expect("CA")
+            .expect("PEM")
+            .to_vec(),
+    ]);
+    config.auth_info.token = Some("mgmt".to_string().into());
+    let client = kube::Client::try_from(config).expect("client");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("pooled".into());
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    for _ in 0..30 {
+        cms.get("pooled").await.expect("get through the proxy");
+    }
+    let after_gets = dialer.0.load(Ordering::SeqCst);
+    assert!(
+        after_gets <= 2,
+        "{after_gets} connections for 31 sequential requests"
+    );
+
+    let mut watch = cms
+        .watch(&WatchParams::default().timeout(60), "0")
+        .await
+        .expect("watch")
+        .boxed();
+    let first = watch.try_next().await.expect("event").expect("an event");
+    assert!(matches!(first, WatchEvent::Added(_)), "{first:?}");
+    for _ in 0..10 {
+        tokio::time::timeout(std::time::Duration::from_secs(5), cms.get("pooled"))
+            .await
+            .expect("a GET is not held up by the open watch")
+            .expect("get");
+    }
+    let during = dialer.0.load(Ordering::SeqCst);
+    assert!(
+        during > after_gets && during <= after_gets + 2,
+        "the watch takes a connection of its own ({after_gets} -> {during})"
+    );
+    let mut next = cm.clone();
+    next.metadata.name = Some("seen-by-the-watch".into());
+    cms.create(&PostParams::default(), &next)
+        .await
+        .expect("create");
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), watch.next())
+        .await
+        .expect("the watch goes on")
+        .expect("event")
+        .expect("ok");
+    assert!(
+        matches!(event, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("seen-by-the-watch"))
+    );
+}

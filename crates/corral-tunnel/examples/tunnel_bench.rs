@@ -2,8 +2,18 @@
 //! direct loopback TCP, and server memory per connected agent.
 //!
 //! ```text
-//! cargo run --release -p corral-tunnel --example tunnel_bench -- [--bytes N] [--runs N] [--agents 100,1000]
+//! cargo run --release -p corral-tunnel --example tunnel_bench -- [--bytes N] [--runs N] [--agents 100,1000] [--modes direct,relay,ws,wss]
 //! ```
+//!
+//! Fairness: every column moves the same payload with the same 256 KiB
+//! reads and writes at the client and the target; all tasks (client,
+//! server, agent, target) run on the same two-worker runtime with the
+//! allocator the `corral` binary uses (mimalloc); runs are interleaved
+//! (direct, relay, ws, wss, direct, ...) so load from elsewhere on the
+//! machine hits all columns alike. `relay` is the honest upper bound for
+//! the tunnel: the same number of TCP hops (client -> hop -> target), with
+//! no framing, multiplexing or user-space copies. `--agents ''` skips the
+//! memory part and `--modes ws` measures one column (for profiling).
 //!
 //! Throughput: one stream moves `--bytes` (default 1 GiB) to a sink
 //! (upload: server → agent → target) and from a source (download: target →
@@ -33,6 +43,11 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// The allocator the `corral` binary runs on, so that allocation costs and
+/// RSS figures are the product's (yamux allocates a buffer per frame).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SINK: u8 = 0;
 const SOURCE: u8 = 1;
@@ -80,9 +95,23 @@ fn main() -> Result<(), Error> {
     let agents: Vec<usize> = arg("--agents")
         .unwrap_or_else(|| "100,1000".into())
         .split(',')
+        .filter(|s| !s.is_empty())
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    runtime.block_on(parent(bytes, runs.max(1), agents, tunnel, knobs))
+    // Which throughput columns to measure (others print as "-"); for
+    // profiling one path at a time.
+    let modes: Vec<String> = arg("--modes")
+        .unwrap_or_else(|| "direct,relay,ws,wss".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    // On a worker like any server task (not on this thread via `block_on`,
+    // which would make a third thread compete for the two cores).
+    runtime.block_on(async move {
+        tokio::spawn(parent(bytes, runs.max(1), agents, modes, tunnel, knobs))
+            .await
+            .map_err(|e| -> Error { e.to_string().into() })?
+    })
 }
 
 /// The hyper front end: `/v3/connect` with the cluster id header, no auth.
@@ -183,6 +212,7 @@ async fn parent(
     bytes: u64,
     runs: usize,
     agent_counts: Vec<usize>,
+    modes: Vec<String>,
     tunnel_cfg: corral_tunnel::TunnelConfig,
     knobs: Vec<String>,
 ) -> Result<(), Error> {
@@ -330,6 +360,12 @@ async fn parent(
         let mut cpu: [Vec<f64>; 4] = Default::default();
         for _ in 0..runs {
             for (mode, result) in results.iter_mut().enumerate() {
+                let name = ["direct", "relay", "ws", "wss"][mode];
+                if !modes.iter().any(|m| m == name) {
+                    result.push(f64::NAN);
+                    cpu[mode].push(f64::NAN);
+                    continue;
+                }
                 let (cpu0, wall0) = (cpu_seconds(), Instant::now());
                 let mbps = match mode {
                     0 | 1 => {

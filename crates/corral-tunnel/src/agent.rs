@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -79,7 +79,10 @@ pub struct AgentConfig {
     pub tunnel: TunnelConfig,
     /// Reconnect pacing.
     pub backoff: Backoff,
-    /// Bound on TCP connect + TLS + WebSocket handshake to the server.
+    /// Bound on TCP connect + TLS + WebSocket handshake to the server
+    /// (default 5 s, so an attempt into a partitioned network gives up soon
+    /// and the next one starts; with the default backoff cap of 5 s an agent
+    /// is back within about 10 s of its network returning).
     pub connect_timeout: Duration,
     /// Bound on the agent's TCP connect to a dialed address.
     pub dial_timeout: Duration,
@@ -95,7 +98,7 @@ impl AgentConfig {
             allowlist,
             tunnel: TunnelConfig::default(),
             backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
             dial_timeout: Duration::from_secs(10),
         }
     }
@@ -253,13 +256,13 @@ impl Agent {
                 () = &mut shutdown => return,
             };
             match result {
-                Ok(ws) => {
+                Ok((io, prefix)) => {
                     let started = tokio::time::Instant::now();
                     self.connected.send_replace(true);
                     self.emit(AgentEvent::Connected);
                     tracing::info!(url = %self.config.url, "tunnel connected");
                     let reason = tokio::select! {
-                        r = self.serve(ws) => r,
+                        r = self.serve(io, prefix) => r,
                         () = &mut shutdown => {
                             self.connected.send_replace(false);
                             return;
@@ -293,14 +296,14 @@ impl Agent {
     }
 
     /// TCP (+ TLS) + WebSocket handshake, bounded by `connect_timeout`.
-    async fn connect(
-        &self,
-    ) -> Result<tokio_tungstenite::WebSocketStream<Box<dyn Transport>>, TunnelError> {
+    /// Returns the upgraded connection and whatever was read past the
+    /// server's `101` response.
+    async fn connect(&self) -> Result<(Box<dyn Transport>, Vec<u8>), TunnelError> {
         let attempt = async {
             let target = &self.target;
             let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
             let _ = tcp.set_nodelay(true);
-            let io: Box<dyn Transport> = match &target.tls {
+            let mut io: Box<dyn Transport> = match &target.tls {
                 Some(tls) => {
                     let name = rustls::pki_types::ServerName::try_from(target.host.clone())
                         .map_err(|e| TunnelError::Config(format!("TLS server name: {e}")))?;
@@ -308,17 +311,9 @@ impl Agent {
                 }
                 None => Box::new(tcp),
             };
-            let mut request = self.config.url.as_str().into_client_request()?;
-            for (name, value) in &self.config.headers {
-                request.headers_mut().insert(name.clone(), value.clone());
-            }
-            let (ws, _response) = tokio_tungstenite::client_async_with_config(
-                request,
-                io,
-                Some(self.config.tunnel.websocket()),
-            )
-            .await?;
-            Ok(ws)
+            let prefix =
+                websocket_handshake(&mut io, &self.config.url, &self.config.headers).await?;
+            Ok((io, prefix))
         };
         tokio::time::timeout(self.config.connect_timeout, attempt)
             .await
@@ -326,10 +321,7 @@ impl Agent {
     }
 
     /// Serve one session until it ends; returns why.
-    async fn serve(
-        &self,
-        ws: tokio_tungstenite::WebSocketStream<Box<dyn Transport>>,
-    ) -> TunnelError {
+    async fn serve(&self, io: Box<dyn Transport>, prefix: Vec<u8>) -> TunnelError {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let (shared, open_rx) = SessionShared::new(id, &self.config.tunnel);
         // If this future is dropped (shutdown), stream handlers stop too.
@@ -340,7 +332,8 @@ impl Agent {
         });
         let cancel = shared.cancel.clone();
         session::run(
-            ws,
+            io,
+            prefix,
             yamux::Mode::Client,
             &self.config.tunnel,
             shared,
@@ -360,6 +353,71 @@ impl Agent {
     }
 }
 
+/// Largest HTTP response head accepted from the server during the upgrade.
+const MAX_RESPONSE_HEAD: usize = 16 << 10;
+
+/// The client side of the WebSocket upgrade (RFC 6455 section 4.1) on `io`:
+/// send the request (with `headers`), check the `101` answer and its accept
+/// key. Returns the bytes read past the response head: the server may start
+/// sending frames right after it.
+async fn websocket_handshake(
+    io: &mut Box<dyn Transport>,
+    url: &str,
+    headers: &HeaderMap,
+) -> Result<Vec<u8>, TunnelError> {
+    use tokio_tungstenite::tungstenite::handshake::{client::generate_request, derive_accept_key};
+    let mut request = url.into_client_request()?;
+    for (name, value) in headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
+    let (bytes, key) = generate_request(request)?;
+    io.write_all(&bytes).await?;
+    io.flush().await?;
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        buf.reserve(1024);
+        if io.read_buf(&mut buf).await? == 0 {
+            return Err(TunnelError::WebSocket(
+                "connection closed during the upgrade".into(),
+            ));
+        }
+        let mut parsed = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut parsed);
+        let head_len = match response.parse(&buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) if buf.len() < MAX_RESPONSE_HEAD => continue,
+            Ok(httparse::Status::Partial) => {
+                return Err(TunnelError::WebSocket("upgrade response too large".into()));
+            }
+            Err(e) => {
+                return Err(TunnelError::WebSocket(format!("bad upgrade response: {e}")));
+            }
+        };
+        let status = response.code.unwrap_or(0);
+        if status != 101 {
+            return Err(TunnelError::Rejected { status });
+        }
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
+        };
+        if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case(b"websocket")) {
+            return Err(TunnelError::WebSocket(
+                "upgrade response lacks Upgrade: websocket".into(),
+            ));
+        }
+        if header("sec-websocket-accept") != Some(derive_accept_key(key.as_bytes()).as_bytes()) {
+            return Err(TunnelError::WebSocket(
+                "upgrade response has a wrong Sec-WebSocket-Accept".into(),
+            ));
+        }
+        return Ok(buf.split_off(head_len));
+    }
+}
+
 /// What a stream handler needs.
 struct DialContext {
     allowlist: Allowlist,
@@ -368,7 +426,8 @@ struct DialContext {
 
 /// Time the server gets to send its dial request on a new stream.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Copy buffer per direction while a dialed connection is active.
+/// Buffer for the target-to-server direction while a dialed connection is
+/// active (the other direction writes yamux's own buffers, no copy buffer).
 const COPY_BUFFER: usize = 64 << 10;
 
 /// Serve one stream the server opened: read the dial request, check the
@@ -411,12 +470,121 @@ async fn handle_dial(stream: yamux::Stream, ctx: &DialContext) {
     {
         return;
     }
-    match tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut tcp, COPY_BUFFER, COPY_BUFFER)
-        .await
-    {
+    match relay(stream.into_inner(), &mut tcp).await {
         Ok((up, down)) => tracing::trace!(%address, up, down, "dialed connection finished"),
         Err(e) => tracing::debug!(%address, error = %e, "dialed connection ended with error"),
     }
+}
+
+/// Move bytes both ways between a stream and the connection dialed for it
+/// until both directions are done; returns the bytes moved (up = to the
+/// target, down = from it). Like `tokio::io::copy_bidirectional`, an EOF on
+/// one side shuts down the write half of the other, but data from the
+/// server is written to the target straight from the frames yamux received
+/// (no copy into an intermediate buffer).
+async fn relay(mut stream: yamux::Stream, tcp: &mut TcpStream) -> std::io::Result<(u64, u64)> {
+    use futures::{AsyncWrite as _, Stream as _};
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    // Server -> target: a frame's bytes being written, and how far.
+    let mut pending: Option<(yamux::Packet, usize)> = None;
+    let mut up_done = false;
+    let mut up = 0u64;
+    // Target -> server: `buf[start..end]` still to be written to the stream.
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut target_eof = false;
+    let mut down_done = false;
+    let mut down = 0u64;
+
+    std::future::poll_fn(|cx| {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            // Server -> target.
+            while !up_done {
+                if let Some((packet, pos)) = &mut pending {
+                    let data = &packet.as_ref()[*pos..];
+                    if data.is_empty() {
+                        pending = None;
+                        continue;
+                    }
+                    match Pin::new(&mut *tcp).poll_write(cx, data) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            *pos += n;
+                            up += n as u64;
+                            progress = true;
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
+                    continue;
+                }
+                match Pin::new(&mut stream).poll_next(cx) {
+                    Poll::Ready(Some(Ok(packet))) => pending = Some((packet, 0)),
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                    Poll::Ready(None) => match Pin::new(&mut *tcp).poll_shutdown(cx) {
+                        Poll::Ready(_) => {
+                            up_done = true;
+                            progress = true;
+                        }
+                        Poll::Pending => break,
+                    },
+                    Poll::Pending => break,
+                }
+            }
+            // Target -> server.
+            while !down_done {
+                if start < end {
+                    match Pin::new(&mut stream).poll_write(cx, &buf[start..end]) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            start += n;
+                            down += n as u64;
+                            progress = true;
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
+                    continue;
+                }
+                if target_eof {
+                    match Pin::new(&mut stream).poll_close(cx) {
+                        Poll::Ready(Ok(())) => {
+                            down_done = true;
+                            progress = true;
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
+                    continue;
+                }
+                let mut read = tokio::io::ReadBuf::new(&mut buf);
+                match Pin::new(&mut *tcp).poll_read(cx, &mut read) {
+                    Poll::Ready(Ok(())) => {
+                        let n = read.filled().len();
+                        (start, end) = (0, n);
+                        target_eof = n == 0;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if up_done && down_done {
+            Poll::Ready(Ok((up, down)))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Send a failure reply and close our side of the stream.
@@ -440,6 +608,14 @@ mod tests {
         assert!(!allow.allows(""));
         let pred = Allowlist::predicate(|a| a.ends_with(":443"));
         assert!(pred.allows("x:443") && !pred.allows("x:80"));
+    }
+
+    /// An agent whose network comes back reconnects within 10 s: at worst
+    /// the attempt in flight times out and the capped backoff runs once.
+    #[test]
+    fn default_reconnect_bound() {
+        let cfg = AgentConfig::new("ws://x/", Allowlist::predicate(|_| true));
+        assert!(cfg.connect_timeout + cfg.backoff.max <= Duration::from_secs(10));
     }
 
     #[test]

@@ -8,11 +8,15 @@ use std::time::Duration;
 /// the stricter `keepalive_timeout` decides when a silent link is dropped.
 #[derive(Debug, Clone)]
 pub struct TunnelConfig {
-    /// How often each end sends a WebSocket ping. Every ping is answered, so
-    /// an idle but healthy link still carries traffic both ways.
+    /// How often each end sends a WebSocket ping (default 5 s). Every ping
+    /// is answered, so an idle but healthy link still carries traffic both
+    /// ways, several times per `keepalive_timeout`.
     pub keepalive_interval: Duration,
     /// A session that has received nothing (data, ping or pong) for this long
-    /// is declared dead: it is dropped and every stream on it fails.
+    /// is declared dead: it is dropped and every stream on it fails (default
+    /// 20 s: a peer that vanished, or a link that silently drops packets, is
+    /// noticed within 20 s plus a moment, well inside the 30 s the product
+    /// requires; four pings can be lost before a healthy link is dropped).
     pub keepalive_timeout: Duration,
     /// Most concurrent streams per session. `dial` fails with
     /// [`TooManyStreams`](crate::TunnelError::TooManyStreams) past it; yamux
@@ -21,33 +25,42 @@ pub struct TunnelConfig {
     pub max_streams: usize,
     /// Receive-window budget (bytes) that streams may grow into beyond the
     /// fixed initial 256 KiB window yamux gives each stream (per session).
-    /// Windows only grow for streams that actually move data fast; this caps
-    /// what one busy session can make us buffer.
+    /// yamux 0.14 has no knob for the per-stream window itself: it starts
+    /// every stream at 256 KiB and doubles the window of a stream whose
+    /// reader keeps up (measured against the round-trip time, which yamux
+    /// pings for), so a fast stream reaches a window fitting the link's
+    /// bandwidth-delay product while idle and slow streams stay at 256 KiB.
+    /// Nothing is preallocated: a window is only a permission to send, and
+    /// memory is used only for data that arrived and is not read yet. This
+    /// caps what one busy session can make us buffer beyond 256 KiB per
+    /// stream.
     pub extra_receive_window: usize,
     /// Largest yamux data frame we send; bigger writes are split. Larger
-    /// frames mean fewer WebSocket messages per byte (throughput); smaller
-    /// frames interleave streams more finely.
+    /// frames mean fewer frames, wakeups and syscalls per byte
+    /// (throughput); smaller frames interleave streams more finely.
     pub split_send_size: usize,
-    /// Size of the WebSocket read buffer, allocated once per session. The
-    /// main per-session memory cost of an idle session.
+    /// Size of the read buffer WebSocket frame headers (and small frames)
+    /// are read through, per session. Large payload reads bypass it and go
+    /// straight into yamux's frame buffer. Allocated on first use and given
+    /// back when the session has been idle for a keepalive interval.
     pub ws_read_buffer: usize,
-    /// Largest WebSocket message we send (yamux frames above it span several
-    /// messages). The peer's receive buffer grows to hold one message and
-    /// keeps that size, so this bounds what a session that has carried
-    /// traffic costs the peer in memory.
+    /// Largest WebSocket message (frame) we send; what yamux writes between
+    /// two flushes (one frame, usually) goes out as one message unless it
+    /// is larger than this. The receiver streams payloads without buffering
+    /// whole messages, so this only bounds our own send buffer.
     pub ws_message_size: usize,
 }
 
 impl Default for TunnelConfig {
     fn default() -> Self {
         TunnelConfig {
-            keepalive_interval: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(30),
+            keepalive_interval: Duration::from_secs(5),
+            keepalive_timeout: Duration::from_secs(20),
             max_streams: 1024,
             extra_receive_window: 64 << 20,
             split_send_size: 64 << 10,
             ws_read_buffer: 16 << 10,
-            ws_message_size: 16 << 10,
+            ws_message_size: 256 << 10,
         }
     }
 }
@@ -55,9 +68,8 @@ impl Default for TunnelConfig {
 /// yamux's fixed initial per-stream receive window (the spec's 256 KiB).
 const YAMUX_INITIAL_WINDOW: usize = yamux::DEFAULT_CREDIT as usize;
 
-/// Largest WebSocket message we accept. Our own messages are at most one
-/// yamux frame (header plus at most `split_send_size`), and yamux itself
-/// refuses frames over 1 MiB, so this leaves room for any sane peer setting.
+/// Cap on `ws_message_size` (what we send; we accept any message size,
+/// since payloads are streamed, not buffered).
 pub(crate) const MAX_WS_MESSAGE: usize = 2 << 20;
 
 impl TunnelConfig {
@@ -75,16 +87,6 @@ impl TunnelConfig {
         cfg.set_max_connection_receive_window(Some(window));
         cfg.set_split_send_size(self.split_send_size.clamp(1024, 1 << 20));
         cfg
-    }
-
-    /// The WebSocket configuration this session config implies.
-    pub(crate) fn websocket(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(self.ws_read_buffer.max(1024))
-            // We flush after every message ourselves; no second buffer target.
-            .write_buffer_size(0)
-            .max_message_size(Some(MAX_WS_MESSAGE))
-            .max_frame_size(Some(MAX_WS_MESSAGE))
     }
 }
 
@@ -113,10 +115,10 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
-            min: Duration::from_secs(1),
-            max: Duration::from_secs(60),
+            min: Duration::from_millis(500),
+            max: Duration::from_secs(5),
             multiplier: 2.0,
-            jitter: 0.3,
+            jitter: 0.5,
             reset_after: Duration::from_secs(30),
         }
     }
@@ -170,6 +172,26 @@ mod tests {
                 let d = b.delay(attempt);
                 assert!(d <= base && d >= base.mul_f64(0.5), "{d:?} vs {base:?}");
             }
+        }
+    }
+
+    /// The product's liveness requirements, checked against the defaults:
+    /// a dead or silently partitioned peer is noticed within 30 s, and an
+    /// agent whose network is back reconnects within 10 s.
+    #[test]
+    fn defaults_meet_liveness_requirements() {
+        let t = TunnelConfig::default();
+        // The watchdog fires at `keepalive_timeout` after the last arrival.
+        assert!(t.keepalive_timeout + Duration::from_secs(1) <= Duration::from_secs(30));
+        // A healthy idle link hears several pings per timeout.
+        assert!(t.keepalive_interval * 3 <= t.keepalive_timeout);
+        let b = Backoff::default();
+        assert!(b.max <= Duration::from_secs(5));
+        assert!(b.jitter > 0.0);
+        // The longest wait between attempts, whatever the attempt count.
+        assert!(b.base_delay(u32::MAX) <= Duration::from_secs(5));
+        for attempt in 0..100 {
+            assert!(b.delay(attempt) <= Duration::from_secs(5));
         }
     }
 

@@ -20,18 +20,26 @@
 //!   bearer token and [`CLUSTER_ID_HEADER`], TLS trust, and the
 //!   [`Allowlist`] of addresses the server may ask for), then
 //!   [`Agent::run`] until shutdown. It reconnects by itself with
-//!   exponential [`Backoff`] and jitter.
+//!   exponential [`Backoff`] and jitter (capped at 5 s, each attempt bounded
+//!   by [`AgentConfig::connect_timeout`], 5 s), so an agent is back within
+//!   about 10 s of its network returning.
 //!
 //! # How a session works
 //!
 //! One task per session owns the yamux connection (`session.rs`). Under it,
 //! `ws_io.rs` turns the WebSocket into a byte stream (binary messages of at
-//! most [`TunnelConfig::ws_message_size`]) and sends WebSocket pings every
-//! [`TunnelConfig::keepalive_interval`]; a session that hears nothing for
-//! [`TunnelConfig::keepalive_timeout`] is dropped. Streams are opened only by
-//! the server; each starts with a small header naming the address
+//! most [`TunnelConfig::ws_message_size`]; RFC 6455 framing done in place,
+//! so payloads go between sockets and yamux's buffers without extra copies)
+//! and sends WebSocket pings every [`TunnelConfig::keepalive_interval`]
+//! (5 s); a session that hears nothing for
+//! [`TunnelConfig::keepalive_timeout`] (20 s) is dropped, so a dead peer or
+//! a silently partitioned link is noticed within 30 s. Streams are opened
+//! only by the server; each starts with a small header naming the address
 //! (`protocol.rs`), which the agent checks against its allowlist before
-//! connecting and answering.
+//! connecting and answering. Each stream's yamux receive window starts at
+//! 256 KiB and grows (up to a per-session budget) for streams whose reader
+//! keeps up; windows are permissions, not allocations, so idle streams and
+//! sessions cost little memory.
 //!
 //! **Invariants.** The tunnel knows nothing about Kubernetes or Corral's
 //! types: it moves bytes between a cluster id and `host:port` addresses. It

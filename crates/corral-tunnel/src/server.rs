@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::config::TunnelConfig;
 use crate::session::{self, SessionShared, TunnelStream};
@@ -157,12 +155,12 @@ impl TunnelServer {
     {
         let cluster_id = cluster_id.into();
         let cfg = &self.inner.config.tunnel;
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg.websocket())).await;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (shared, open_rx) = SessionShared::new(id, cfg);
         self.register(&cluster_id, shared.clone());
         let reason = session::run(
-            ws,
+            io,
+            Vec::new(),
             yamux::Mode::Server,
             cfg,
             shared,

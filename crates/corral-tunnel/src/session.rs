@@ -21,13 +21,12 @@ use std::task::{Context, Poll, ready};
 use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::WebSocketStream;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::TunnelError;
 use crate::config::{MAX_WS_MESSAGE, TunnelConfig};
-use crate::ws_io::{Liveness, WsIo};
+use crate::ws_io::{Liveness, Role, WsIo};
 
 /// How a request to open an outbound stream is answered.
 type OpenReply = oneshot::Sender<Result<yamux::Stream, TunnelError>>;
@@ -120,10 +119,13 @@ impl Drop for StreamSlot {
     }
 }
 
-/// Drive a session until it ends; returns why it ended. `on_inbound` gets
-/// every stream the peer opens.
+/// Drive a session until it ends; returns why it ended. `io` is the
+/// connection after the WebSocket upgrade, `prefix` what was read past the
+/// upgrade response (agent side). `on_inbound` gets every stream the peer
+/// opens.
 pub(crate) async fn run<S, F>(
-    ws: WebSocketStream<S>,
+    io: S,
+    prefix: Vec<u8>,
     mode: yamux::Mode,
     cfg: &TunnelConfig,
     shared: Arc<SessionShared>,
@@ -135,10 +137,17 @@ where
     F: FnMut(yamux::Stream),
 {
     let max_message = cfg.ws_message_size.clamp(1024, MAX_WS_MESSAGE);
+    let role = match mode {
+        yamux::Mode::Client => Role::Client,
+        yamux::Mode::Server => Role::Server,
+    };
     let io = WsIo::new(
-        ws,
+        io,
+        prefix,
+        role,
         cfg.keepalive_interval,
         max_message,
+        cfg.ws_read_buffer,
         shared.liveness.clone(),
     );
     let mut conn = yamux::Connection::new(io, cfg.yamux(), mode);

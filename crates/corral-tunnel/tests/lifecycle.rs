@@ -161,6 +161,91 @@ async fn dead_agent_is_detected_by_keepalive_and_streams_fail() {
     agent.stop().await;
 }
 
+/// A silent partition (packets dropped, no FIN or RST) between agent and
+/// server: both ends notice within the keepalive timeout, the agent's
+/// attempts into the partition time out instead of hanging, and once the
+/// network heals the agent is back within connect timeout + backoff cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_partition_is_detected_and_agent_returns_when_it_heals() {
+    init_tracing();
+    let tunnel = fast_server();
+    let front = plain_front(tunnel.clone()).await;
+    let proxy = FreezableProxy::start(front.addr).await;
+    let echo = echo_target().await;
+    let mut cfg = agent_config(
+        &format!("ws://{}/v3/connect", proxy.addr),
+        "c-part",
+        Allowlist::addresses([echo.to_string()]),
+    );
+    cfg.connect_timeout = Duration::from_millis(500);
+    let backoff_max = cfg.backoff.max;
+    let connect_timeout = cfg.connect_timeout;
+    let mut agent = spawn_agent(cfg);
+    let first = wait_connected(&tunnel, "c-part").await;
+    let mut stream = tunnel
+        .dial("c-part", &echo.to_string())
+        .await
+        .expect("dial");
+    echo_once(&mut stream).await;
+
+    proxy.freeze();
+    let partitioned_at = Instant::now();
+    // Keepalive timeout 1 s on both ends.
+    let deadline = partitioned_at + Duration::from_secs(3);
+    while tunnel.session("c-part").is_some() || *agent.agent.connected().borrow() {
+        assert!(
+            Instant::now() < deadline,
+            "partition not noticed: server session {:?}, agent connected {}",
+            tunnel.session("c-part").map(|s| s.session_id),
+            *agent.agent.connected().borrow()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let noticed = partitioned_at.elapsed();
+    assert!(
+        noticed >= Duration::from_millis(700),
+        "noticed too early: {noticed:?}"
+    );
+    let mut buf = [0u8; 4];
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+        .await
+        .expect("stream must fail, not hang");
+    assert!(read.is_err(), "{read:?}");
+
+    // Attempts into the partition end by the connect timeout.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut timed_out = 0;
+    while timed_out < 2 {
+        let event = tokio::time::timeout_at(deadline, agent.events.recv())
+            .await
+            .expect("attempts into the partition must fail by timeout")
+            .expect("event");
+        if let AgentEvent::ConnectFailed { error, .. } = event {
+            assert!(error.contains("timed out"), "{error}");
+            timed_out += 1;
+        }
+    }
+    assert!(tunnel.session("c-part").is_none());
+
+    proxy.thaw();
+    let healed_at = Instant::now();
+    let second = tokio::time::timeout(Duration::from_secs(5), wait_connected(&tunnel, "c-part"))
+        .await
+        .expect("reconnected after the partition healed");
+    let took = healed_at.elapsed();
+    assert_ne!(first, second);
+    assert!(
+        took <= connect_timeout + backoff_max + Duration::from_millis(500),
+        "reconnect took {took:?}"
+    );
+    let mut stream = tunnel
+        .dial("c-part", &echo.to_string())
+        .await
+        .expect("dial after heal");
+    echo_once(&mut stream).await;
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_reconnects_with_growing_capped_jittered_backoff() {
     init_tracing();

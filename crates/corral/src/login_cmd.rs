@@ -66,7 +66,7 @@ pub struct LogoutArgs {
 
 #[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Credentials {
+pub(crate) struct Credentials {
     #[serde(default)]
     current: Option<String>,
     #[serde(default)]
@@ -75,15 +75,15 @@ struct Credentials {
 
 #[derive(Serialize, Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-struct Stored {
-    token: String,
+pub(crate) struct Stored {
+    pub(crate) token: String,
     username: String,
     #[serde(default)]
     expires_at: Option<String>,
     #[serde(default)]
-    ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     #[serde(default)]
-    insecure_skip_tls_verify: bool,
+    pub(crate) insecure_skip_tls_verify: bool,
 }
 
 fn config_dir() -> anyhow::Result<PathBuf> {
@@ -189,7 +189,10 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
     }
 }
 
-fn tls_config(ca_file: Option<&PathBuf>, insecure: bool) -> anyhow::Result<rustls::ClientConfig> {
+pub(crate) fn tls_config(
+    ca_file: Option<&PathBuf>,
+    insecure: bool,
+) -> anyhow::Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -220,7 +223,7 @@ fn tls_config(ca_file: Option<&PathBuf>, insecure: bool) -> anyhow::Result<rustl
 }
 
 /// One HTTPS request; returns the status and the JSON body.
-async fn call(
+pub(crate) async fn call(
     server: &str,
     tls: &rustls::ClientConfig,
     method: http::Method,
@@ -228,6 +231,20 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> anyhow::Result<(u16, Value)> {
+    let (status, body) = call_raw(server, tls, method, path, token, body).await?;
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Ok((status, value))
+}
+
+/// One HTTPS request; returns the status and the body as it came.
+pub(crate) async fn call_raw(
+    server: &str,
+    tls: &rustls::ClientConfig,
+    method: http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, bytes::Bytes)> {
     let uri: http::Uri = format!("{server}{path}").parse()?;
     let host = uri.host().context("no host in the server URL")?.to_string();
     let port = uri.port_u16().unwrap_or(443);
@@ -268,11 +285,10 @@ async fn call(
         .with_context(|| format!("request to {server}"))?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Ok((status, value))
+    Ok((status, body))
 }
 
-fn message(v: &Value, status: u16) -> String {
+pub(crate) fn message(v: &Value, status: u16) -> String {
     v["message"]
         .as_str()
         .map(str::to_string)
@@ -348,7 +364,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stored(server: Option<&str>) -> anyhow::Result<(Credentials, String, Stored)> {
+pub(crate) fn stored(server: Option<&str>) -> anyhow::Result<(Credentials, String, Stored)> {
     let creds = load()?;
     let server = match server {
         Some(s) => normalize(s)?,

@@ -2,7 +2,10 @@
 //! lightweight cluster and the CLI. This is the edge where errors become
 //! `anyhow` reports and exit codes.
 
+mod agent_cmd;
+mod cluster_cmd;
 mod datastore;
+mod kubeconfig_file;
 mod login_cmd;
 mod server_cmd;
 mod shared_bootstrap;
@@ -35,6 +38,20 @@ enum Command {
     Whoami(login_cmd::WhoamiArgs),
     /// Revoke the stored token and forget it.
     Logout(login_cmd::LogoutArgs),
+    /// Run a cluster agent: keep a tunnel from this cluster to the Corral server.
+    Agent(Box<agent_cmd::AgentArgs>),
+    /// Manage downstream clusters.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Print a kubeconfig with a context for every cluster you can reach.
+    Kubeconfig(cluster_cmd::KubeconfigArgs),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Register a cluster: prints the command that installs its agent, or
+    /// (--direct) registers one the server reaches with a kubeconfig's credential.
+    Add(cluster_cmd::ClusterAddArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,5 +71,21 @@ fn main() -> anyhow::Result<()> {
         Command::Login(args) => runtime.block_on(login_cmd::login(args)),
         Command::Whoami(args) => runtime.block_on(login_cmd::whoami(args)),
         Command::Logout(args) => runtime.block_on(login_cmd::logout(args)),
+        Command::Agent(args) => runtime.block_on(agent_cmd::run(*args)),
+        Command::Cluster(ClusterCommand::Add(args)) => runtime.block_on(cluster_cmd::add(args)),
+        Command::Kubeconfig(args) => runtime.block_on(cluster_cmd::kubeconfig(args)),
     }
+}
+
+pub(crate) async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
 }

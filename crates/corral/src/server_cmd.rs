@@ -17,6 +17,7 @@ use corral_apiserver::authn::token::StaticTokenAuthenticator;
 use corral_apiserver::authn::x509::X509Authenticator;
 use corral_apiserver::authn::{Chain, UserInfo};
 use corral_apiserver::{ApiServer, ApiServerOptions, pki};
+use corral_management::clusters::{ClusterPlane, Options as ClusterOptions};
 use corral_management::identity::plane::{IdentityPlane, Options as IdentityOptions};
 use tokio::net::TcpListener;
 
@@ -71,6 +72,26 @@ pub struct ServerArgs {
     /// The first lockout's length in seconds (doubling with each further lockout, up to 16x).
     #[arg(long, env = "CORRAL_AUTH_LOCKOUT_SECONDS", default_value_t = 60)]
     auth_lockout_seconds: u64,
+    /// The URL agents and users reach this server at (import manifests and
+    /// kubeconfigs name it). Default: the host the request came to.
+    #[arg(long, env = "CORRAL_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// Image of the agent Deployment in import manifests.
+    #[arg(long, env = "CORRAL_AGENT_IMAGE")]
+    agent_image: Option<String>,
+    /// Range of Service cluster IPs.
+    #[arg(long, env = "CORRAL_SERVICE_CIDR", default_value = "10.96.0.0/12")]
+    service_cidr: String,
+    /// Range of Service node ports.
+    #[arg(
+        long,
+        env = "CORRAL_SERVICE_NODE_PORT_RANGE",
+        default_value = "30000-32767"
+    )]
+    service_node_port_range: String,
+    /// Seconds between health probes of each downstream cluster.
+    #[arg(long, env = "CORRAL_CLUSTER_PROBE_INTERVAL", default_value_t = 15)]
+    cluster_probe_interval: u64,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -108,6 +129,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Identity: the views of Users and Tokens are fed by the API server's own
     // writes (through `store`, the decorated store) and by the store's watch.
     let (identity, store) = IdentityPlane::new(store.clone());
+    let mut cluster_options = ClusterOptions::new(pki.ca_cert_pem.clone(), client_url(args.bind));
+    cluster_options.advertise_url = args.advertise_url.clone();
+    if let Some(image) = &args.agent_image {
+        cluster_options.agent_image = image.clone();
+    }
+    cluster_options.probe_interval =
+        std::time::Duration::from_secs(args.cluster_probe_interval.max(1));
+    let (clusters, store) = ClusterPlane::new(store, cluster_options);
     let management_token = format!(
         "corral-management:{}",
         hex::encode(rand::random::<[u8; 32]>())
@@ -136,7 +165,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         // Superseded by Token objects; kept for Secret-based tokens made before them.
         .with(Arc::new(CorralTokenAuthenticator::new(store.clone())));
     let sa_keys_for_controllers = sa_keys.clone();
+    let service_ranges = (
+        corral_apiserver::allocator::CidrRange::parse(&args.service_cidr)
+            .map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?,
+        corral_apiserver::allocator::PortRange::parse(&args.service_node_port_range)
+            .map_err(|e| anyhow::anyhow!("--service-node-port-range: {e}"))?,
+    );
     let options = ApiServerOptions {
+        service_ranges: Some(service_ranges),
         authenticator,
         sa_keys: Some(sa_keys),
         allow_anonymous: args.anonymous_auth,
@@ -160,11 +196,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("starting the API: {}", e.message()))?;
     // Management types, the bootstrap admin and /v3 (login, tokens, users),
     // all through the API in-process, before the port opens.
-    let (_stop_identity, identity_stop) = tokio::sync::watch::channel(false);
+    let (stop_identity, identity_stop) = tokio::sync::watch::channel(false);
+    let identity_stop_clusters = identity_stop.clone();
     identity
         .start(
             &api,
-            management_token,
+            management_token.clone(),
             IdentityOptions {
                 bootstrap_password: args.bootstrap_password.clone(),
                 max_failures: args.auth_max_failures,
@@ -175,6 +212,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("starting identity: {e}"))?;
+    // Clusters: the agent endpoint, import manifests, the auth proxy, health.
+    clusters
+        .start(
+            &api,
+            management_token,
+            identity.authenticator.clone(),
+            identity_stop_clusters,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the cluster plane: {e}"))?;
 
     let listener = TcpListener::bind(args.bind)
         .await
@@ -210,8 +257,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
     });
 
-    corral_apiserver::server::serve(listener, tls, api, shutdown_signal()).await?;
+    corral_apiserver::server::serve(listener, tls, api, crate::shutdown_signal()).await?;
     let _ = stop_controllers.send(true);
+    let _ = stop_identity.send(true);
     let _ = controllers.await;
     datastore.shutdown().await;
     tracing::info!("corral server stopped");
@@ -312,17 +360,4 @@ fn write_kubeconfig(path: &Path, server: &str, ca_pem: &str, token: &str) -> any
     });
     pki::write_private(path, &serde_yaml::to_string(&doc)?)?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -601,6 +601,11 @@ fn generated_admin_password_is_printed_once_and_must_be_changed() {
     s.restart();
     assert_eq!(s.log().matches("Corral bootstrap admin created").count(), 1);
     let token = login(&s, "admin", &password);
+    // Until the password is changed, the token works only for /v3.
+    assert!(unauthorized(&s, &token));
+    let r = call(&s, "GET", "/v3/whoami", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["mustChangePassword"], true);
     let body =
         json!({"currentPassword": password, "newPassword": "a-brand-new-password"}).to_string();
     let r = call(
@@ -613,4 +618,11 @@ fn generated_admin_password_is_printed_once_and_must_be_changed() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = login_reply(&s, "admin", "a-brand-new-password", None);
     assert_eq!(r.json()["user"]["mustChangePassword"], false);
+    // The token from before the change now works with kubectl.
+    let out = kubectl_token(&s, &token, &["get", "namespaces"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -22,6 +22,44 @@ enum Step {
     Index(i64),
     /// `[*]` or `.*`: every element / value.
     Wildcard,
+    /// `[?(@.a.b=="v")]`: the elements whose field path equals a string (or
+    /// `!=`); what printer columns over conditions use, e.g.
+    /// `.status.conditions[?(@.type=="Ready")].status`.
+    Filter {
+        path: Vec<String>,
+        value: String,
+        negate: bool,
+    },
+}
+
+/// `@.a.b=="v"` or `@.a.b!='v'` (the only filter form accepted).
+fn parse_filter(inner: &str) -> Option<Step> {
+    let expr = inner.strip_prefix("?(")?.strip_suffix(')')?.trim();
+    let (lhs, rhs, negate) = match expr.split_once("!=") {
+        Some((l, r)) => (l, r, true),
+        None => {
+            let (l, r) = expr.split_once("==")?;
+            (l, r, false)
+        }
+    };
+    let path: Vec<String> = lhs
+        .trim()
+        .strip_prefix("@.")?
+        .split('.')
+        .map(str::to_string)
+        .collect();
+    if path.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let rhs = rhs.trim();
+    let unquoted = ['"', '\'']
+        .iter()
+        .find_map(|q| rhs.strip_prefix(*q)?.strip_suffix(*q))?;
+    Some(Step::Filter {
+        path,
+        value: unquoted.to_string(),
+        negate,
+    })
 }
 
 /// A parsed simple JSONPath.
@@ -84,6 +122,18 @@ impl JsonPath {
                     }
                     steps.push(Step::Field(name));
                 }
+                '[' if chars.get(i + 1) == Some(&'?') => {
+                    // A filter may contain ']' only inside its quoted value.
+                    let close = chars[i..]
+                        .windows(2)
+                        .position(|w| w == [')', ']'])
+                        .ok_or_else(err)?
+                        + i
+                        + 1;
+                    let inner: String = chars[i + 1..close].iter().collect();
+                    steps.push(parse_filter(inner.trim()).ok_or_else(err)?);
+                    i = close + 1;
+                }
                 '[' => {
                     let close = chars[i..].iter().position(|c| *c == ']').ok_or_else(err)? + i;
                     let inner: String = chars[i + 1..close].iter().collect();
@@ -123,6 +173,21 @@ impl JsonPath {
                         }
                     }
                     (Step::Wildcard, Value::Array(a)) => next.extend(a.iter()),
+                    (
+                        Step::Filter {
+                            path,
+                            value,
+                            negate,
+                        },
+                        Value::Array(a),
+                    ) => next.extend(a.iter().filter(|item| {
+                        let found = path
+                            .iter()
+                            .try_fold(*item, |v, k| v.get(k))
+                            .and_then(Value::as_str)
+                            == Some(value.as_str());
+                        found != *negate
+                    })),
                     (Step::Wildcard, Value::Object(m)) => {
                         let mut keys: Vec<&String> = m.keys().collect();
                         keys.sort();
@@ -159,6 +224,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn check(obj: &serde_json::Value, cases: &[(&str, Vec<serde_json::Value>)]) {
+        for (p, want) in cases {
+            let got: Vec<serde_json::Value> = JsonPath::parse(p)
+                .expect(p)
+                .find(obj)
+                .into_iter()
+                .cloned()
+                .collect();
+            assert_eq!(&got, want, "{p}");
+        }
+    }
+
     #[test]
     fn parse_and_find() {
         let obj = json!({
@@ -178,18 +255,47 @@ mod tests {
             (".spec.missing", vec![]),
             (".spec.items[5]", vec![]),
         ];
-        for (p, want) in cases {
-            let got: Vec<serde_json::Value> = JsonPath::parse(p)
-                .expect(p)
-                .find(&obj)
-                .into_iter()
-                .cloned()
-                .collect();
-            assert_eq!(got, want, "{p}");
-        }
+        check(&obj, &cases);
         for bad in ["", "spec", ".a..b", ".a[x]", "{.a", ".a b"] {
             assert!(JsonPath::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(JsonPath::parse(".").expect(".").find(&obj), vec![&obj]);
+    }
+
+    #[test]
+    fn filters_select_conditions() {
+        let obj = json!({"status": {"conditions": [
+            {"type": "Connected", "status": "True", "reason": "a"},
+            {"type": "Ready", "status": "False", "reason": "b]c"},
+        ]}});
+        let cases = [
+            (
+                r#".status.conditions[?(@.type=="Ready")].status"#,
+                vec![json!("False")],
+            ),
+            (
+                ".status.conditions[?(@.type=='Connected')].reason",
+                vec![json!("a")],
+            ),
+            (
+                r#".status.conditions[?(@.type!="Ready")].type"#,
+                vec![json!("Connected")],
+            ),
+            (
+                r#".status.conditions[?(@.reason=="b]c")].type"#,
+                vec![json!("Ready")],
+            ),
+            (r#".status.conditions[?(@.type=="Missing")].status"#, vec![]),
+            (r#".status[?(@.type=="Ready")]"#, vec![]),
+        ];
+        check(&obj, &cases);
+        for bad in [
+            "[?(@.type)]",
+            ".a[?(type==\"x\")]",
+            ".a[?(@.type==x)]",
+            ".a[?(@.=='x')]",
+        ] {
+            assert!(JsonPath::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

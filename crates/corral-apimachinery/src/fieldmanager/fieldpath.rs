@@ -261,6 +261,16 @@ impl FieldSet {
         self.children.get(pe)
     }
 
+    /// The subtrees below this node, by path element.
+    pub fn children(&self) -> impl Iterator<Item = (&PathElement, &FieldSet)> {
+        self.children.iter()
+    }
+
+    /// Whether `pe` is a member at this node (a one-element path).
+    pub fn has_member(&self, pe: &PathElement) -> bool {
+        self.members.contains(pe)
+    }
+
     /// Members of either set.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut out = self.clone();
@@ -582,7 +592,7 @@ pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
 
 /// Compact JSON as Go's encoder writes it (HTML-escaped strings, sorted map
 /// keys), used inside `k:` and `v:` keys.
-fn go_json(v: &Value) -> String {
+pub(crate) fn go_json(v: &Value) -> String {
     match v {
         Value::String(s) => go_json_string(s),
         Value::Number(n) if is_int(n) => n.to_string(),

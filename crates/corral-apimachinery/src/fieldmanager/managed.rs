@@ -325,7 +325,7 @@ pub struct UpdateOptions<'a> {
 
 /// The fields a writer never owns (upstream strip-meta manager). Only the
 /// `metadata` node itself is listed, not its children such as labels.
-fn stripped_fields() -> FieldSet {
+pub(crate) fn stripped_fields() -> FieldSet {
     let meta = |f: &str| FieldPath::fields(&["metadata", f]);
     let mut paths = vec![
         FieldPath::fields(&["apiVersion"]),
@@ -376,7 +376,7 @@ fn is_zero_entry(v: &Value) -> bool {
     })
 }
 
-fn managed_fields_of(obj: &Value) -> Option<&Value> {
+pub(crate) fn managed_fields_of(obj: &Value) -> Option<&Value> {
     obj.get("metadata")?.get("managedFields")
 }
 
@@ -457,14 +457,14 @@ pub fn update_managed_fields(
     }
 }
 
-fn remove_managed_fields(obj: &mut Value) {
+pub(crate) fn remove_managed_fields(obj: &mut Value) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
 }
 
 /// The ownership bookkeeping of one Update, on decoded entries.
-fn track(
+pub(crate) fn track(
     base: &Value,
     new: &Value,
     start: Vec<ManagedFieldsEntry>,
@@ -506,14 +506,14 @@ fn track(
     Ok(managers.into_values().collect())
 }
 
-fn normalize_time(now: &str) -> String {
+pub(crate) fn normalize_time(now: &str) -> String {
     parse_time(now).map_or_else(|| now.to_string(), format_rfc3339_utc)
 }
 
 /// Upstream cap-managers manager: while there are more than
 /// [`MAX_UPDATE_MANAGERS`] Update entries, the oldest are merged, per API
 /// version, into an `ancient-changes` entry carrying the newest merged time.
-fn cap_update_managers(managers: &mut BTreeMap<String, ManagedFieldsEntry>) {
+pub(crate) fn cap_update_managers(managers: &mut BTreeMap<String, ManagedFieldsEntry>) {
     let mut updaters: Vec<(i64, String)> = managers
         .iter()
         .filter(|(_, e)| e.operation == Operation::Update)

@@ -7,16 +7,22 @@
 //!   object and the comparison of two objects.
 //! * [`managed`]: managedFields entries and the Update workflow run on every
 //!   create, update and non-apply patch.
-//! * [`conflict`]: apply conflicts and their messages (for server-side apply).
+//! * [`apply`]: server-side apply: merging an applied configuration,
+//!   pruning what its manager stopped applying, ownership and conflicts.
+//! * [`conflict`]: apply conflicts and their messages.
+//! * [`structural_types`]: list and map types of custom resources.
 //!
 //! Everything is pure: times come in as arguments.
 
+pub mod apply;
 pub mod builtin_types;
 pub mod conflict;
 pub mod fieldpath;
 pub mod managed;
+pub mod structural_types;
 pub mod typed;
 
+pub use apply::{ApplyError, ApplyOptions, apply};
 pub use builtin_types::BuiltinListTypes;
 pub use conflict::{Conflict, conflict_message, conflict_status, conflicts};
 pub use fieldpath::{FieldPath, FieldSet, PathElement};
@@ -24,6 +30,7 @@ pub use managed::{
     ManagedFieldsEntry, Operation, UpdateOptions, decode_managed_fields, encode_managed_fields,
     revert_timestamp_only_changes, update_managed_fields, validate_managed_fields,
 };
+pub use structural_types::StructuralListTypes;
 pub use typed::{
     Comparison, DefaultListTypes, ListType, ListTypes, MapType, TypeTable, compare, field_set,
     schema_path,

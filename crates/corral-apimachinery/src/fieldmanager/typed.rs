@@ -272,7 +272,7 @@ impl SetWalker<'_> {
 
 /// The path element of every item of a `Set` or `Map` list, with upstream's
 /// errors for items that cannot be identified.
-fn item_elements(
+pub(crate) fn item_elements(
     list_type: &ListType,
     items: &[Value],
     path: &[PathElement],

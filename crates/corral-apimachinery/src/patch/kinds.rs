@@ -139,6 +139,87 @@ const DEPLOYMENT: PatchSchema = PatchSchema::Object(&[
     ),
 ]);
 
+/// `status` with `conditions` merged on `type` (workload controllers, PDB, PVC).
+const STATUS_CONDITIONS: PatchSchema =
+    PatchSchema::Object(&[field("conditions", CONDITIONS_BY_TYPE)]);
+
+const POD_TEMPLATE: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field("template", POD_TEMPLATE_SPEC),
+]);
+
+/// ReplicaSet, StatefulSet, DaemonSet: the template; other spec lists
+/// (volumeClaimTemplates) carry no tag.
+const TEMPLATED_CONTROLLER: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field(
+        "spec",
+        PatchSchema::Object(&[
+            field("template", POD_TEMPLATE_SPEC),
+            field("volumeClaimTemplates", ATOMIC_LIST),
+        ]),
+    ),
+    field("status", STATUS_CONDITIONS),
+]);
+
+/// batch/v1 JobSpec.
+const JOB_SPEC: PatchSchema = PatchSchema::Object(&[field("template", POD_TEMPLATE_SPEC)]);
+
+const JOB: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field("spec", JOB_SPEC),
+    field("status", STATUS_CONDITIONS),
+]);
+
+const CRON_JOB: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field(
+        "spec",
+        PatchSchema::Object(&[field(
+            "jobTemplate",
+            PatchSchema::Object(&[field("metadata", OBJECT_META), field("spec", JOB_SPEC)]),
+        )]),
+    ),
+    field(
+        "status",
+        PatchSchema::Object(&[field("active", ATOMIC_LIST)]),
+    ),
+]);
+
+const NODE: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field(
+        "spec",
+        PatchSchema::Object(&[
+            // `patchStrategy:"merge"` without a key: a set of CIDR strings.
+            field("podCIDRs", PRIMITIVE_SET),
+            field("taints", ATOMIC_LIST),
+        ]),
+    ),
+    field(
+        "status",
+        PatchSchema::Object(&[
+            field("conditions", CONDITIONS_BY_TYPE),
+            // Upstream's known limitation: the key is not unique.
+            field("addresses", merge_by("type", &OPAQUE)),
+            field("images", ATOMIC_LIST),
+            field("volumesInUse", ATOMIC_LIST),
+            field("volumesAttached", ATOMIC_LIST),
+        ]),
+    ),
+]);
+
+/// Kinds whose only tagged list is `status.conditions` (by type).
+const STATUS_CONDITIONS_ONLY: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field("status", STATUS_CONDITIONS),
+]);
+
+const ENDPOINTS: PatchSchema = PatchSchema::Object(&[
+    field("metadata", OBJECT_META),
+    field("subsets", ATOMIC_LIST),
+]);
+
 /// Kinds without any tagged field besides ObjectMeta: core/v1 Event,
 /// events.k8s.io/v1 Event, Lease.
 const METADATA_ONLY: PatchSchema = PatchSchema::Object(&[field("metadata", OBJECT_META)]);
@@ -163,6 +244,12 @@ const ROLE_BINDING: PatchSchema = PatchSchema::Object(&[
 
 const CORE: &str = "";
 const APPS: &str = "apps";
+const BATCH: &str = "batch";
+const NETWORKING: &str = "networking.k8s.io";
+const POLICY: &str = "policy";
+const STORAGE: &str = "storage.k8s.io";
+const SCHEDULING: &str = "scheduling.k8s.io";
+const DISCOVERY: &str = "discovery.k8s.io";
 const EVENTS: &str = "events.k8s.io";
 const COORDINATION: &str = "coordination.k8s.io";
 const APIEXTENSIONS: &str = "apiextensions.k8s.io";
@@ -185,6 +272,26 @@ pub const KINDS: &[(&str, &str)] = &[
     (RBAC, "ClusterRoleBinding"),
     (APPS, "Deployment"),
     (APIEXTENSIONS, "CustomResourceDefinition"),
+    (CORE, "PodTemplate"),
+    (CORE, "Endpoints"),
+    (CORE, "Node"),
+    (CORE, "PersistentVolumeClaim"),
+    (CORE, "PersistentVolume"),
+    (CORE, "ResourceQuota"),
+    (CORE, "LimitRange"),
+    (APPS, "ReplicaSet"),
+    (APPS, "StatefulSet"),
+    (APPS, "DaemonSet"),
+    (APPS, "ControllerRevision"),
+    (BATCH, "Job"),
+    (BATCH, "CronJob"),
+    (NETWORKING, "NetworkPolicy"),
+    (NETWORKING, "Ingress"),
+    (NETWORKING, "IngressClass"),
+    (POLICY, "PodDisruptionBudget"),
+    (STORAGE, "StorageClass"),
+    (SCHEDULING, "PriorityClass"),
+    (DISCOVERY, "EndpointSlice"),
 ];
 
 pub(crate) fn schema_for(group: &str, kind: &str) -> Option<&'static PatchSchema> {
@@ -204,6 +311,28 @@ pub(crate) fn schema_for(group: &str, kind: &str) -> Option<&'static PatchSchema
         (RBAC, "ClusterRole") => &CLUSTER_ROLE,
         (RBAC, "RoleBinding") | (RBAC, "ClusterRoleBinding") => &ROLE_BINDING,
         (APPS, "Deployment") => &DEPLOYMENT,
+        (CORE, "PodTemplate") => &POD_TEMPLATE,
+        (CORE, "Endpoints") => &ENDPOINTS,
+        (CORE, "Node") => &NODE,
+        (CORE, "PersistentVolumeClaim") | (POLICY, "PodDisruptionBudget") => {
+            &STATUS_CONDITIONS_ONLY
+        }
+        // No tagged lists: PV mountOptions, quota scopes, LimitRange items,
+        // NetworkPolicy rules, Ingress rules, EndpointSlice endpoints and
+        // ports are all replaced whole.
+        (CORE, "PersistentVolume")
+        | (CORE, "ResourceQuota")
+        | (CORE, "LimitRange")
+        | (APPS, "ControllerRevision")
+        | (NETWORKING, "NetworkPolicy")
+        | (NETWORKING, "Ingress")
+        | (NETWORKING, "IngressClass")
+        | (STORAGE, "StorageClass")
+        | (SCHEDULING, "PriorityClass")
+        | (DISCOVERY, "EndpointSlice") => &METADATA_ONLY,
+        (APPS, "ReplicaSet") | (APPS, "StatefulSet") | (APPS, "DaemonSet") => &TEMPLATED_CONTROLLER,
+        (BATCH, "Job") => &JOB,
+        (BATCH, "CronJob") => &CRON_JOB,
         _ => return None,
     };
     Some(schema)

@@ -6,8 +6,9 @@
 //! the last occurrence of a scalar wins, repeated fields append, map entries
 //! insert (missing key or value reads as its zero), and repeated occurrences
 //! of a nested message merge (decoded here by concatenating their payloads,
-//! which the protobuf spec defines as equivalent). Unknown fields are
-//! skipped.
+//! which the protobuf spec defines as equivalent). Unknown field numbers
+//! are skipped; fields upstream defines but the tables mark unsupported
+//! fail the decode.
 
 use super::ProtobufError;
 use super::schema::{Emit, Field, Message, Ty};
@@ -36,10 +37,14 @@ impl Slot {
             return Slot::List(Vec::new());
         }
         match f.ty {
-            Ty::StrMap | Ty::BytesMap | Ty::StrListMap => Slot::Map(Map::new()),
-            Ty::Msg(_) | Ty::FieldsV1 => Slot::Merged(Vec::new()),
+            Ty::StrMap | Ty::BytesMap | Ty::StrListMap | Ty::QuantityMap => Slot::Map(Map::new()),
+            Ty::Msg(_) | Ty::FieldsV1 | Ty::Quantity | Ty::IntOrString | Ty::Inline(_) => {
+                Slot::Merged(Vec::new())
+            }
             Ty::Time | Ty::MicroTime => Slot::Last(Vec::new()),
-            Ty::Str | Ty::Bytes | Ty::I32 | Ty::I64 | Ty::Bool => Slot::Scalar(Value::Null),
+            Ty::Str | Ty::Bytes | Ty::I32 | Ty::I64 | Ty::Bool | Ty::Unsupported => {
+                Slot::Scalar(Value::Null)
+            }
         }
     }
 }
@@ -67,6 +72,15 @@ pub(crate) fn decode_message(m: &Message, buf: &[u8]) -> Result<Map<String, Valu
     }
     let mut out = Map::new();
     for (f, (present, slot)) in m.fields.iter().zip(slots) {
+        if let Ty::Inline(inner) = f.ty {
+            // An embedded struct: its fields join the parent's object.
+            let fields = match slot {
+                Slot::Merged(buf) if present => decode_message(inner, &buf)?,
+                _ => decode_message(inner, &[])?,
+            };
+            out.extend(fields);
+            continue;
+        }
         let value = if present {
             Some(finish(f, slot)?)
         } else {
@@ -99,6 +113,12 @@ fn read_field(
     r: &mut Reader<'_>,
     slot: &mut Slot,
 ) -> Result<(), ProtobufError> {
+    if matches!(f.ty, Ty::Unsupported) {
+        return Err(ProtobufError::UnsupportedField {
+            message: m.name,
+            field: f.json,
+        });
+    }
     match slot {
         Slot::List(items) => {
             let packable = matches!(f.ty, Ty::I32 | Ty::I64 | Ty::Bool);
@@ -161,7 +181,23 @@ fn read_value(
             expect(m, f, wire, LEN)?;
             decode_fields_v1(r.bytes()?)
         }
-        Ty::StrMap | Ty::BytesMap | Ty::StrListMap => {
+        Ty::Quantity => {
+            expect(m, f, wire, LEN)?;
+            decode_quantity(r.bytes()?)
+        }
+        Ty::IntOrString => {
+            expect(m, f, wire, LEN)?;
+            decode_int_or_string(r.bytes()?)
+        }
+        Ty::Inline(inner) => {
+            expect(m, f, wire, LEN)?;
+            Ok(Value::Object(decode_message(inner, r.bytes()?)?))
+        }
+        Ty::Unsupported => Err(ProtobufError::UnsupportedField {
+            message: m.name,
+            field: f.json,
+        }),
+        Ty::StrMap | Ty::BytesMap | Ty::StrListMap | Ty::QuantityMap => {
             expect(m, f, wire, LEN)?;
             let (key, value) = read_map_entry(m, f, r.bytes()?)?;
             let mut map = Map::new();
@@ -193,6 +229,7 @@ fn read_map_entry(m: &Message, f: &Field, entry: &[u8]) -> Result<(String, Value
     let mut key = String::new();
     let mut value = match f.ty {
         Ty::StrListMap => Value::Array(Vec::new()),
+        Ty::QuantityMap => Value::String("0".into()),
         _ => Value::String(String::new()),
     };
     let mut r = Reader::new(entry);
@@ -209,6 +246,7 @@ fn read_map_entry(m: &Message, f: &Field, entry: &[u8]) -> Result<(String, Value
                 value = match f.ty {
                     Ty::BytesMap => Value::String(STANDARD.encode(bytes)),
                     Ty::StrListMap => Value::Array(string_items(bytes)?),
+                    Ty::QuantityMap => decode_quantity(bytes)?,
                     _ => Value::String(string(bytes)),
                 };
             }
@@ -248,7 +286,9 @@ fn finish(f: &Field, slot: Slot) -> Result<Value, ProtobufError> {
         Slot::List(items) => Value::Array(items),
         Slot::Map(map) => Value::Object(map),
         Slot::Merged(buf) => match f.ty {
-            Ty::Msg(inner) => Value::Object(decode_message(inner, &buf)?),
+            Ty::Msg(inner) | Ty::Inline(inner) => Value::Object(decode_message(inner, &buf)?),
+            Ty::Quantity => decode_quantity(&buf)?,
+            Ty::IntOrString => decode_int_or_string(&buf)?,
             _ => decode_fields_v1(&buf)?,
         },
         Slot::Last(buf) => decode_time(f.ty, &buf)?,
@@ -280,9 +320,11 @@ fn zero(f: &Field) -> Result<Value, ProtobufError> {
         Ty::Str => Value::String(String::new()),
         Ty::I32 | Ty::I64 => Value::from(0),
         Ty::Bool => Value::Bool(false),
-        Ty::Msg(inner) => Value::Object(decode_message(inner, &[])?),
-        Ty::Bytes | Ty::Time | Ty::MicroTime | Ty::FieldsV1 => Value::Null,
-        Ty::StrMap | Ty::BytesMap | Ty::StrListMap => Value::Null,
+        Ty::Msg(inner) | Ty::Inline(inner) => Value::Object(decode_message(inner, &[])?),
+        Ty::Quantity => Value::String("0".into()),
+        Ty::IntOrString => Value::from(0),
+        Ty::Bytes | Ty::Time | Ty::MicroTime | Ty::FieldsV1 | Ty::Unsupported => Value::Null,
+        Ty::StrMap | Ty::BytesMap | Ty::StrListMap | Ty::QuantityMap => Value::Null,
     })
 }
 
@@ -322,6 +364,71 @@ fn decode_fields_v1(buf: &[u8]) -> Result<Value, ProtobufError> {
         None | Some([]) => Ok(Value::Null),
         Some(raw) => serde_json::from_slice(raw)
             .map_err(|e| ProtobufError::Invalid(format!("fieldsV1 does not hold JSON: {e}"))),
+    }
+}
+
+/// api/resource `Quantity { optional string string = 1 }`: the string, as
+/// Go's Quantity marshals it back to JSON (the zero Quantity is "0").
+/// Canonicalization and validation of the value are left to the JSON path.
+fn decode_quantity(buf: &[u8]) -> Result<Value, ProtobufError> {
+    let mut value = None;
+    let mut r = Reader::new(buf);
+    while !r.at_end() {
+        let (num, wire) = r.key()?;
+        if num == 1 {
+            if wire != LEN {
+                return Err(ProtobufError::WrongWireType {
+                    message: "Quantity",
+                    field: "string",
+                    expected: LEN,
+                    actual: wire,
+                });
+            }
+            value = Some(string(r.bytes()?));
+        } else {
+            r.skip(num, wire)?;
+        }
+    }
+    Ok(Value::String(value.unwrap_or_else(|| "0".into())))
+}
+
+/// util/intstr `IntOrString { int64 type = 1; int32 intVal = 2; string
+/// strVal = 3 }`: a JSON number for type 0 (Int), a string for type 1
+/// (String); Go's MarshalJSON fails on any other type.
+fn decode_int_or_string(buf: &[u8]) -> Result<Value, ProtobufError> {
+    let (mut kind, mut int_val, mut str_val) = (0i64, 0i32, String::new());
+    let mut r = Reader::new(buf);
+    while !r.at_end() {
+        let (num, wire) = r.key()?;
+        let (field, expected) = match num {
+            1 => ("type", VARINT),
+            2 => ("intVal", VARINT),
+            3 => ("strVal", LEN),
+            _ => {
+                r.skip(num, wire)?;
+                continue;
+            }
+        };
+        if wire != expected {
+            return Err(ProtobufError::WrongWireType {
+                message: "IntOrString",
+                field,
+                expected,
+                actual: wire,
+            });
+        }
+        match num {
+            1 => kind = r.varint()? as i64,
+            2 => int_val = r.varint()? as u32 as i32,
+            _ => str_val = string(r.bytes()?),
+        }
+    }
+    match kind {
+        0 => Ok(Value::from(int_val)),
+        1 => Ok(Value::String(str_val)),
+        other => Err(ProtobufError::Invalid(format!(
+            "impossible IntOrString.Type {other}"
+        ))),
     }
 }
 

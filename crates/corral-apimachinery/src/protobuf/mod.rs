@@ -9,21 +9,27 @@
 //!
 //! The object message is decoded by one generic, schema-driven walker
 //! (`decode`) over declarative per-message tables (`meta`, `core`,
-//! `auth`); supporting another kind means adding its table and a row in
-//! `KINDS`. The JSON follows Go's encoding/json on the decoded struct:
+//! `auth`, `container`, `podspec`, `workloads`, `cluster`); supporting another kind means adding
+//! its table and a row in `KINDS`. The JSON follows Go's encoding/json on the decoded struct:
 //! `omitempty` values are dropped when empty, fields without it are always
 //! present (Go's zero value when absent), pointers appear exactly when
 //! they were on the wire, structs are never omitted, zero `Time`s are null
 //! (`metadata.creationTimestamp`, `omitzero`, is dropped), `[]byte` is
 //! base64, maps are objects and int64 are numbers. Unknown field numbers
-//! are skipped, so newer clients' additions do not fail the request.
+//! are skipped, so newer clients' additions do not fail the request; fields
+//! upstream defines that the tables deliberately leave out are listed as
+//! unsupported and fail the request with [`ProtobufError::UnsupportedField`].
 
 mod auth;
+mod cluster;
+mod container;
 mod core;
 mod decode;
 mod meta;
+mod podspec;
 mod schema;
 mod wire;
+mod workloads;
 
 use schema::Message;
 use serde_json::{Map, Value};
@@ -54,6 +60,15 @@ pub enum ProtobufError {
         field: &'static str,
         expected: u8,
         actual: u8,
+    },
+    /// A field upstream defines but this decoder does not model (e.g. pod
+    /// affinity) was present: refused rather than silently dropped.
+    #[error(
+        "protobuf field {message}.{field} is not supported by this server's protobuf decoder; send the object as JSON instead"
+    )]
+    UnsupportedField {
+        message: &'static str,
+        field: &'static str,
     },
     /// The envelope's contentEncoding is set (e.g. gzip); not supported.
     #[error("unsupported protobuf content encoding {0:?}")]
@@ -112,6 +127,11 @@ const AUTHZ: &str = "authorization.k8s.io/v1";
 const AUTHN: &str = "authentication.k8s.io/v1";
 const EVENTS: &str = "events.k8s.io/v1";
 const COORDINATION: &str = "coordination.k8s.io/v1";
+const APPS: &str = "apps/v1";
+const BATCH: &str = "batch/v1";
+const POLICY: &str = "policy/v1";
+const SCHEDULING: &str = "scheduling.k8s.io/v1";
+const NETWORKING: &str = "networking.k8s.io/v1";
 
 /// Every decodable (apiVersion, kind) and its message. DeleteOptions is
 /// registered in meta.k8s.io/v1 and, as upstream's `AddToGroupVersion`
@@ -123,6 +143,21 @@ static KINDS: &[(&str, &str, &Message)] = &[
     ("v1", "Namespace", &core::NAMESPACE),
     ("v1", "ServiceAccount", &core::SERVICE_ACCOUNT),
     ("v1", "Event", &core::EVENT),
+    ("v1", "Service", &workloads::SERVICE),
+    (APPS, "Deployment", &workloads::DEPLOYMENT),
+    (APPS, "ReplicaSet", &workloads::REPLICA_SET),
+    (APPS, "StatefulSet", &workloads::STATEFUL_SET),
+    (APPS, "DaemonSet", &workloads::DAEMON_SET),
+    (BATCH, "Job", &workloads::JOB),
+    (BATCH, "CronJob", &workloads::CRON_JOB),
+    ("v1", "ResourceQuota", &cluster::RESOURCE_QUOTA),
+    (
+        POLICY,
+        "PodDisruptionBudget",
+        &cluster::POD_DISRUPTION_BUDGET,
+    ),
+    (SCHEDULING, "PriorityClass", &cluster::PRIORITY_CLASS),
+    (NETWORKING, "Ingress", &cluster::INGRESS),
     (EVENTS, "Event", &core::EVENTS_EVENT),
     (COORDINATION, "Lease", &core::LEASE),
     (RBAC, "Role", &auth::ROLE),
@@ -155,6 +190,11 @@ static KINDS: &[(&str, &str, &Message)] = &[
     (RBAC, "DeleteOptions", &meta::DELETE_OPTIONS),
     (AUTHZ, "DeleteOptions", &meta::DELETE_OPTIONS),
     (AUTHN, "DeleteOptions", &meta::DELETE_OPTIONS),
+    (APPS, "DeleteOptions", &meta::DELETE_OPTIONS),
+    (BATCH, "DeleteOptions", &meta::DELETE_OPTIONS),
+    (POLICY, "DeleteOptions", &meta::DELETE_OPTIONS),
+    (SCHEDULING, "DeleteOptions", &meta::DELETE_OPTIONS),
+    (NETWORKING, "DeleteOptions", &meta::DELETE_OPTIONS),
 ];
 
 /// The parts of `runtime.Unknown` the decoder uses.

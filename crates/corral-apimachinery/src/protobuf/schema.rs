@@ -32,12 +32,35 @@ pub(crate) enum Ty {
     /// `map<string, ExtraValue>` where `ExtraValue { repeated string items = 1 }`
     /// is a Go `[]string`: values as JSON arrays of strings.
     StrListMap,
+    /// api/resource `Quantity { optional string string = 1 }`: a JSON
+    /// string; the zero Quantity is "0".
+    Quantity,
+    /// `map<string, Quantity>` (a `ResourceList`): values as JSON strings.
+    QuantityMap,
+    /// util/intstr `IntOrString { int64 type = 1; int32 intVal = 2;
+    /// string strVal = 3 }`: a JSON number (type 0) or string (type 1).
+    IntOrString,
+    /// An embedded Go struct (`json:",inline"`): on the wire a nested
+    /// message, in JSON its fields merged into the parent object.
+    Inline(&'static Message),
+    /// A field upstream has but this decoder does not model: its presence
+    /// fails the request instead of silently dropping data.
+    Unsupported,
 }
 
 impl Ty {
     /// Whether the Go type is a struct, which `omitempty` never omits.
     pub(crate) fn is_struct(self) -> bool {
-        matches!(self, Ty::Msg(_) | Ty::Time | Ty::MicroTime | Ty::FieldsV1)
+        matches!(
+            self,
+            Ty::Msg(_)
+                | Ty::Time
+                | Ty::MicroTime
+                | Ty::FieldsV1
+                | Ty::Quantity
+                | Ty::IntOrString
+                | Ty::Inline(_)
+        )
     }
 }
 
@@ -122,6 +145,17 @@ pub(crate) const fn list_req(num: u32, json: &'static str, ty: Ty) -> Field {
     field(num, json, ty, true, Emit::Always)
 }
 
+/// An embedded struct (`json:",inline"`).
+pub(crate) const fn inline(num: u32, m: &'static Message) -> Field {
+    field(num, "", Ty::Inline(m), false, Emit::OmitEmpty)
+}
+
+/// A field upstream defines that is not modeled here: decoding fails when
+/// it is present.
+pub(crate) const fn unsupported(num: u32, json: &'static str) -> Field {
+    field(num, json, Ty::Unsupported, false, Emit::Pointer)
+}
+
 /// Shorthands for the table files.
 pub(crate) const STR: Ty = Ty::Str;
 pub(crate) const I32: Ty = Ty::I32;
@@ -129,6 +163,10 @@ pub(crate) const I64: Ty = Ty::I64;
 pub(crate) const BOOL: Ty = Ty::Bool;
 pub(crate) const TIME: Ty = Ty::Time;
 pub(crate) const MICRO: Ty = Ty::MicroTime;
+pub(crate) const QTY: Ty = Ty::Quantity;
+pub(crate) const QTY_MAP: Ty = Ty::QuantityMap;
+pub(crate) const INT_OR_STR: Ty = Ty::IntOrString;
+pub(crate) const STR_MAP: Ty = Ty::StrMap;
 
 /// A nested message type.
 pub(crate) const fn msg(m: &'static Message) -> Ty {

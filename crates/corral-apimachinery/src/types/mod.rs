@@ -6,11 +6,19 @@
 //! [`InTree`] for in-tree kinds).
 
 mod apiextensions;
+mod apps;
+mod batch;
+mod cluster;
 mod coordination;
 mod core;
+mod core_cluster;
 mod event;
+mod networking;
+mod pod;
+mod podspec;
 mod rbac;
 mod secret;
+mod service;
 
 use crate::table::Column;
 use crate::util::get_str;
@@ -19,10 +27,24 @@ use serde_json::Value;
 
 pub use self::core::{ConfigMapRules, NamespaceRules, ServiceAccountRules};
 pub use apiextensions::CustomResourceDefinitionRules;
+pub use apps::{
+    ControllerRevisionRules, DaemonSetRules, DeploymentRules, ReplicaSetRules, StatefulSetRules,
+};
+pub use batch::{CONTROLLER_UID_LABEL, CronJobRules, JOB_NAME_LABEL, JobRules};
+pub use cluster::{
+    EndpointSliceRules, PodDisruptionBudgetRules, PriorityClassRules, StorageClassRules,
+};
 pub use coordination::LeaseRules;
+pub use core_cluster::{
+    LimitRangeRules, NodeRules, PersistentVolumeClaimRules, PersistentVolumeRules,
+    ResourceQuotaRules,
+};
 pub use event::{CoreEventRules, EventsV1EventRules};
+pub use networking::{IngressClassRules, IngressRules, NetworkPolicyRules};
+pub use pod::{PodRules, PodTemplateRules};
 pub use rbac::{ClusterRoleBindingRules, ClusterRoleRules, RoleBindingRules, RoleRules};
 pub use secret::SecretRules;
+pub use service::{EndpointsRules, ServiceRules, needs_cluster_ip, needs_node_ports};
 
 /// What the server needs to know about one built-in kind.
 ///
@@ -106,6 +128,57 @@ pub static REGISTRY: &[(&str, &str, &dyn TypeRules)] = &[
     ("", "ConfigMap", &InTree(ConfigMapRules)),
     ("", "Secret", &InTree(SecretRules)),
     ("", "ServiceAccount", &InTree(ServiceAccountRules)),
+    ("", "Pod", &InTree(PodRules)),
+    ("", "PodTemplate", &InTree(PodTemplateRules)),
+    ("", "Service", &InTree(ServiceRules)),
+    ("", "Endpoints", &InTree(EndpointsRules)),
+    ("", "Node", &InTree(NodeRules)),
+    (
+        "",
+        "PersistentVolumeClaim",
+        &InTree(PersistentVolumeClaimRules),
+    ),
+    ("", "PersistentVolume", &InTree(PersistentVolumeRules)),
+    ("", "ResourceQuota", &InTree(ResourceQuotaRules)),
+    ("", "LimitRange", &InTree(LimitRangeRules)),
+    ("apps", "Deployment", &InTree(DeploymentRules)),
+    ("apps", "ReplicaSet", &InTree(ReplicaSetRules)),
+    ("apps", "StatefulSet", &InTree(StatefulSetRules)),
+    ("apps", "DaemonSet", &InTree(DaemonSetRules)),
+    (
+        "apps",
+        "ControllerRevision",
+        &InTree(ControllerRevisionRules),
+    ),
+    ("batch", "Job", &InTree(JobRules)),
+    ("batch", "CronJob", &InTree(CronJobRules)),
+    (
+        "networking.k8s.io",
+        "NetworkPolicy",
+        &InTree(NetworkPolicyRules),
+    ),
+    ("networking.k8s.io", "Ingress", &InTree(IngressRules)),
+    (
+        "networking.k8s.io",
+        "IngressClass",
+        &InTree(IngressClassRules),
+    ),
+    (
+        "policy",
+        "PodDisruptionBudget",
+        &InTree(PodDisruptionBudgetRules),
+    ),
+    ("storage.k8s.io", "StorageClass", &InTree(StorageClassRules)),
+    (
+        "scheduling.k8s.io",
+        "PriorityClass",
+        &InTree(PriorityClassRules),
+    ),
+    (
+        "discovery.k8s.io",
+        "EndpointSlice",
+        &InTree(EndpointSliceRules),
+    ),
     // core/v1 Events keep legacy validation only (no in-tree metadata rules).
     ("", "Event", &CoreEventRules),
     ("events.k8s.io", "Event", &InTree(EventsV1EventRules)),

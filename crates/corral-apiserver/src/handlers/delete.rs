@@ -461,6 +461,7 @@ pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResul
             Step::Remove(mut obj) => {
                 match ctx.api.store.delete(&key, Some(current.mod_revision)).await {
                     Ok(kv) => {
+                        crate::allocator::release_on_delete(&ctx.api.services, ctx, &obj).await;
                         encoding::set_rv(&mut obj, kv.mod_revision);
                         Ok(Deleted::Now(obj))
                     }

@@ -17,6 +17,7 @@ use crate::registry::ResourceDef;
 use crate::request::{Query, RequestInfo};
 use crate::response::{self, Body};
 
+pub mod apply;
 pub mod delete;
 pub mod escalation;
 pub mod read;

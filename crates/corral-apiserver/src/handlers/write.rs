@@ -90,7 +90,7 @@ fn decode_object(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
 }
 
 /// Make the body's namespace agree with the URL (upstream rejects a mismatch).
-fn reconcile_namespace(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+pub(crate) fn reconcile_namespace(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     let meta = meta_mut(obj)?;
     if !ctx.def.namespaced {
         meta.remove("namespace");
@@ -111,7 +111,7 @@ fn reconcile_namespace(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-fn invalid(ctx: &Ctx, name: &str, errors: Vec<FieldError>) -> ApiError {
+pub(crate) fn invalid(ctx: &Ctx, name: &str, errors: Vec<FieldError>) -> ApiError {
     ApiError::Invalid {
         target: ctx.target(name),
         kind: ctx.def.kind.to_string(),
@@ -131,7 +131,7 @@ fn random_suffix() -> String {
 
 /// `fieldValidation`: drop the object's unknown fields, and report them and
 /// duplicate keys in the raw JSON body (when there is one) as an error or as warnings.
-fn check_fields(ctx: &Ctx, raw_json: Option<&[u8]>, obj: &mut Value) -> ApiResult<()> {
+pub(crate) fn check_fields(ctx: &Ctx, raw_json: Option<&[u8]>, obj: &mut Value) -> ApiResult<()> {
     let directive = fieldvalidation::Directive::from_query(&ctx.query)?;
     let unknown = match &ctx.def.custom {
         Some(c) => fieldvalidation::drop_unknown_custom_fields(c.schema.as_deref(), obj),
@@ -155,7 +155,7 @@ fn check_fields(ctx: &Ctx, raw_json: Option<&[u8]>, obj: &mut Value) -> ApiResul
 }
 
 /// The body's bytes when they are JSON (duplicate keys can only be seen there).
-fn json_body<'a>(ctx: &Ctx, body: &'a [u8]) -> Option<&'a [u8]> {
+pub(crate) fn json_body<'a>(ctx: &Ctx, body: &'a [u8]) -> Option<&'a [u8]> {
     match encoding::body_format(ctx.content_type.as_deref()) {
         Ok(encoding::BodyFormat::Json) => Some(body),
         _ => None,
@@ -163,9 +163,20 @@ fn json_body<'a>(ctx: &Ctx, body: &'a [u8]) -> Option<&'a [u8]> {
 }
 
 pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
-    let dry_run = ctx.query.dry_run()?;
     let mut obj = decode_object(ctx, body)?;
     check_fields(ctx, json_body(ctx, body), &mut obj)?;
+    create_object(ctx, obj, true).await
+}
+
+/// Create a decoded object (fields already checked): system metadata,
+/// defaults, validation, admission, managedFields (the Update workflow when
+/// `track_fields`; an apply brings its own) and the store.
+pub(crate) async fn create_object(
+    ctx: &Ctx,
+    mut obj: Value,
+    track_fields: bool,
+) -> ApiResult<Response<Body>> {
+    let dry_run = ctx.query.dry_run()?;
     reconcile_namespace(ctx, &mut obj)?;
     {
         let meta = meta_mut(&mut obj)?;
@@ -224,17 +235,31 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     if is_crd {
         crds::set_name_status(&ctx.api.registry(), &mut obj, &now_rfc3339());
     }
-    crate::managed_fields::track(ctx, None, &mut obj)?;
-    let stored = encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
+    if track_fields {
+        crate::managed_fields::track(ctx, None, &mut obj)?;
+    }
     if dry_run {
+        encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
         return Ok(ctx.value_response(StatusCode::CREATED, &obj));
     }
-    let kv = match ctx.api.store.create(&ctx.key(&name), stored).await {
-        Ok(kv) => kv,
-        Err(StoreError::AlreadyExists { .. }) => {
-            return Err(ApiError::AlreadyExists(ctx.target(&name)));
+    // After managedFields, as upstream: allocated addresses belong to no manager.
+    let taken = crate::allocator::allocate_on_create(&ctx.api.services, ctx, &mut obj).await?;
+    let created = match encoding::encode_stored(&ctx.to_storage(obj.clone())) {
+        Ok(stored) => ctx.api.store.create(&ctx.key(&name), stored).await,
+        Err(e) => {
+            let _ = ctx.api.services.release(&taken).await;
+            return Err(e);
         }
-        Err(e) => return Err(e.into()),
+    };
+    let kv = match created {
+        Ok(kv) => kv,
+        Err(e) => {
+            let _ = ctx.api.services.release(&taken).await;
+            return match e {
+                StoreError::AlreadyExists { .. } => Err(ApiError::AlreadyExists(ctx.target(&name))),
+                e => Err(e.into()),
+            };
+        }
     };
     if is_crd {
         ctx.api.crds.observe(&kv);
@@ -243,7 +268,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
 }
 
 /// What an update of `old` by `body` produces, per subresource.
-fn updated_object(ctx: &Ctx, mut body: Value, old: &Value) -> ApiResult<Value> {
+pub(crate) fn updated_object(ctx: &Ctx, mut body: Value, old: &Value) -> ApiResult<Value> {
     let mut new = match ctx.info.subresource.as_deref() {
         Some("status") => {
             let mut n = old.clone();
@@ -348,7 +373,7 @@ pub async fn update(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
 }
 
 /// The resourceVersion a client sent as a precondition, if any.
-fn requested_rv(ctx: &Ctx, name: &str, obj: &Value) -> ApiResult<Option<i64>> {
+pub(crate) fn requested_rv(ctx: &Ctx, name: &str, obj: &Value) -> ApiResult<Option<i64>> {
     match meta_str(obj, "resourceVersion").filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
@@ -381,6 +406,9 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
+    if media == "application/apply-patch+yaml" {
+        return super::apply::apply(ctx, body).await;
+    }
     enum Kind {
         Json(json_patch::Patch),
         Merge(Value),
@@ -421,6 +449,17 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
         }
         other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
     };
+    if ctx.query.get("force").is_some() {
+        // Upstream ValidatePatchOptions: force belongs to apply alone.
+        return Err(crate::managed_fields::patch_options_invalid(vec![
+            FieldError::new(
+                "force",
+                validation::ErrorType::Forbidden,
+                None,
+                "may not be specified for non-apply patch",
+            ),
+        ]));
+    }
     guaranteed_update(ctx, &name, |old| {
         let mut patched = old.clone();
         match &patch {
@@ -552,6 +591,17 @@ pub(crate) async fn update_object(
     name: &str,
     compute: impl Fn(&Value) -> ApiResult<(Value, Option<i64>)>,
 ) -> ApiResult<Updated> {
+    update_object_with(ctx, name, true, compute).await
+}
+
+/// [`update_object`], recording the write in managedFields with the Update
+/// workflow only when `track_fields` (an apply computes its own).
+pub(crate) async fn update_object_with(
+    ctx: &Ctx,
+    name: &str,
+    track_fields: bool,
+    compute: impl Fn(&Value) -> ApiResult<(Value, Option<i64>)>,
+) -> ApiResult<Updated> {
     let dry_run = ctx.query.dry_run()?;
     let key = ctx.key(name);
     let deadline = std::time::Instant::now() + CAS_RETRY_DEADLINE;
@@ -596,10 +646,24 @@ pub(crate) async fn update_object(
         if is_crd && ctx.info.subresource.is_none() {
             crds::set_name_status(&ctx.api.registry(), &mut new, &now_rfc3339());
         }
-        crate::managed_fields::track(ctx, Some(&old), &mut new)?;
-        let stored = encoding::encode_stored(&ctx.to_storage(new.clone()))?;
+        if track_fields {
+            crate::managed_fields::track(ctx, Some(&old), &mut new)?;
+        }
+        let alloc = if dry_run {
+            crate::allocator::UpdateAllocations::default()
+        } else {
+            crate::allocator::allocate_on_update(&ctx.api.services, ctx, &old, &mut new).await?
+        };
+        let stored = match encoding::encode_stored(&ctx.to_storage(new.clone())) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = ctx.api.services.release(&alloc.allocated).await;
+                return Err(e);
+            }
+        };
         if stored == current.value {
             // Nothing changed: upstream does not write, and the resourceVersion stays.
+            let _ = ctx.api.services.release(&alloc.allocated).await;
             return Ok(Updated::Stored(current));
         }
         if dry_run {
@@ -624,6 +688,19 @@ pub(crate) async fn update_object(
                 .await
                 .map(Some)
         };
+        let services = &ctx.api.services;
+        match &result {
+            Ok(Some(_)) => {
+                let _ = services.release(&alloc.freed).await;
+            }
+            Ok(None) => {
+                let _ = services.release(&alloc.allocated).await;
+                crate::allocator::release_on_delete(services, ctx, &new).await;
+            }
+            Err(_) => {
+                let _ = services.release(&alloc.allocated).await;
+            }
+        }
         match result {
             Ok(Some(kv)) => {
                 if is_crd {

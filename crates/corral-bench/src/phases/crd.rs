@@ -279,7 +279,7 @@ fn configmap_of_size(ns: &str, name: &str, i: usize, size: usize) -> Bytes {
     Bytes::from(build(&data))
 }
 
-fn condition_true(obj: &Value, kind: &str) -> bool {
+pub(super) fn condition_true(obj: &Value, kind: &str) -> bool {
     obj.pointer("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
@@ -289,7 +289,7 @@ fn condition_true(obj: &Value, kind: &str) -> bool {
 }
 
 /// Poll `path` every few milliseconds until `done` holds for the response.
-async fn poll(
+pub(super) async fn poll(
     conn: &mut crate::transport::Conn,
     path: &str,
     deadline: Instant,

@@ -559,11 +559,13 @@ pub async fn updates(ctx: &Ctx, names: Arc<Vec<String>>) -> Result<OpsResult> {
 
 // ---------------------------------------------------------------- list
 
+mod apply;
 mod crd;
 mod gc;
 mod list;
 mod patch;
 mod watch_phase;
+pub use apply::{ApplyResult, apply};
 pub use crd::{CrdResult, crd};
 pub use gc::{GcResult, gc};
 pub use list::*;

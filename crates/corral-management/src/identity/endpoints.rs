@@ -10,6 +10,18 @@
 //! | `POST /v3/users` | create a local user (needs `create` on `users.management.corral.dev`) |
 //! | `POST /v3/users?action=changepassword` | `{"currentPassword","newPassword"}` for the caller |
 //! | `POST /v3/users/<name>?action=setpassword` | `{"newPassword"}` (needs `update` on users) |
+//! | `GET /v3/auth/<provider>/login`, `.../callback` | browser logins (OIDC, GitHub): see [`super::flow`] |
+//!
+//! `provider` in `/v3/login` is an AuthConfig name: `local`, or one whose
+//! AuthConfig is enabled and of a password type (`openldap`,
+//! `activedirectory`; see [`super::providers`]).
+//!
+//! A local user whose `mustChangePassword` is true gets a token at login
+//! (the response says `"mustChangePassword": true`), but until the password
+//! is changed that token works only here, for `whoami`, `logout`, the
+//! caller's tokens and `changepassword`: the API (and the cluster proxy)
+//! refuse it as unauthenticated, and `/v3` endpoints that need the API's
+//! authentication answer 403 saying why. Once changed, the same token works.
 //!
 //! Bodies are limited to 64 KiB; every error is a JSON
 //! `{"type":"error","status","code","message"}`.
@@ -35,10 +47,12 @@ use time::format_description::well_known::Rfc3339;
 
 use super::local::{self, LocalProvider};
 use super::lockout::Lockout;
-use super::tokens::{self, TokenAuthenticator, TokenIdentity, UserEntry};
-use super::{AuthError, Identity, PasswordProvider};
+use super::providers::{Built, Providers};
+use super::redirect::PendingLogins;
+use super::tokens::{self, TokenAuthenticator, TokenIdentity};
+use super::{AuthError, PasswordProvider};
 use crate::client::LocalClient;
-use crate::crds::{AUTHCONFIGS, GROUP, TOKENS, USERS};
+use crate::crds::{GROUP, TOKENS, USERS};
 
 pub const MAX_BODY: usize = 64 * 1024;
 /// Default and largest token lifetimes.
@@ -49,10 +63,16 @@ pub const LOGIN_FAILED: &str = "invalid username or password";
 
 pub struct Endpoints {
     api: Weak<ApiServer>,
-    client: Arc<LocalClient>,
-    local: Arc<LocalProvider>,
+    pub(super) client: Arc<LocalClient>,
+    pub(super) local: Arc<LocalProvider>,
     providers: RwLock<Vec<Arc<dyn PasswordProvider>>>,
-    auth: Arc<TokenAuthenticator>,
+    /// Providers built from AuthConfigs (LDAP, OIDC, GitHub).
+    pub(super) configured: Providers,
+    /// Browser logins in progress.
+    pub(super) pending: PendingLogins,
+    /// Wakes the group refresher (a login with a directory provider).
+    pub(super) refresh_wake: tokio::sync::Notify,
+    pub(super) auth: Arc<TokenAuthenticator>,
     by_username: Lockout,
     by_address: Lockout,
 }
@@ -61,11 +81,11 @@ pub struct Endpoints {
 #[derive(Clone)]
 pub struct IdentityExtension(pub Arc<Endpoints>);
 
-type Reply = Response<Body>;
+pub(super) type Reply = Response<Body>;
 /// A request taken apart: the head (shared, `Sync`) and the body (read once).
 type Req<'a> = (&'a Parts, ExtensionBody);
 
-fn reply(code: StatusCode, body: &Value) -> Reply {
+pub(super) fn reply(code: StatusCode, body: &Value) -> Reply {
     let mut resp = Response::new(full(serde_json::to_vec(body).unwrap_or_default()));
     *resp.status_mut() = code;
     resp.headers_mut().insert(
@@ -79,7 +99,7 @@ fn reply(code: StatusCode, body: &Value) -> Reply {
     resp
 }
 
-fn error(code: StatusCode, message: &str) -> Reply {
+pub(super) fn error(code: StatusCode, message: &str) -> Reply {
     let name = code.canonical_reason().unwrap_or("Error").replace(' ', "");
     reply(
         code,
@@ -87,7 +107,7 @@ fn error(code: StatusCode, message: &str) -> Reply {
     )
 }
 
-fn unauthorized() -> Reply {
+pub(super) fn unauthorized() -> Reply {
     error(StatusCode::UNAUTHORIZED, LOGIN_FAILED)
 }
 
@@ -103,7 +123,7 @@ fn too_many(retry_after: Duration) -> Reply {
     r
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Reply {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> Reply {
     tracing::warn!(error = %e, "identity request failed");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -181,7 +201,7 @@ fn query_action(parts: &Parts) -> Option<String> {
     })
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -206,6 +226,9 @@ impl Endpoints {
     ) -> Arc<Endpoints> {
         Arc::new(Endpoints {
             api: Arc::downgrade(api),
+            configured: Providers::new(client.clone()),
+            pending: PendingLogins::default(),
+            refresh_wake: tokio::sync::Notify::new(),
             client,
             local,
             providers: RwLock::new(Vec::new()),
@@ -215,7 +238,9 @@ impl Endpoints {
         })
     }
 
-    /// Another password provider (LDAP, Active Directory); used when its AuthConfig is enabled.
+    /// Another password provider, registered in code (it takes precedence
+    /// over one built from the AuthConfig of the same name); used when its
+    /// AuthConfig is enabled.
     pub fn add_provider(&self, p: Arc<dyn PasswordProvider>) {
         self.providers
             .write()
@@ -223,16 +248,45 @@ impl Endpoints {
             .push(p);
     }
 
-    fn provider(&self, name: &str) -> Option<Arc<dyn PasswordProvider>> {
+    /// The password provider called `name`: local, registered, or built
+    /// from its AuthConfig (`config`).
+    async fn provider(
+        &self,
+        name: &str,
+        config: Option<&Value>,
+    ) -> Result<Arc<dyn PasswordProvider>, Reply> {
         if name == local::PROVIDER {
-            return Some(self.local.clone());
+            return Ok(self.local.clone());
         }
-        self.providers
+        let registered = self
+            .providers
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .find(|p| p.name() == name)
-            .cloned()
+            .cloned();
+        let unknown = || {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown auth provider {name:?}"),
+            )
+        };
+        match (registered, config) {
+            (Some(p), _) => Ok(p),
+            (None, None) => Err(unknown()),
+            (None, Some(config)) => match self.configured.build(name, config).await {
+                Ok(Built::Password(p)) => Ok(p),
+                Ok(Built::Redirect(_)) => Err(error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("auth provider {name:?} logs in through GET /v3/auth/{name}/login"),
+                )),
+                Err(AuthError::Unavailable(e)) => Err(unavailable(e)),
+                Err(e) => {
+                    tracing::warn!(provider = %name, error = %e, "auth provider misconfigured");
+                    Err(unknown())
+                }
+            },
+        }
     }
 
     async fn serve(self: Arc<Self>, req: Request<ExtensionBody>) -> Reply {
@@ -242,6 +296,7 @@ impl Endpoints {
         let method = parts.method.clone();
         match (method, path.as_str()) {
             (Method::POST, "/v3/login") => self.login(req).await,
+            (Method::GET, p) if p.starts_with("/v3/auth/") => self.auth_flow(req.0).await,
             (Method::POST, "/v3/logout") => self.logout(req).await,
             (Method::GET, "/v3/whoami") => self.whoami(req).await,
             (Method::GET, "/v3/tokens") => self.list_tokens(req).await,
@@ -326,19 +381,13 @@ impl Endpoints {
                 return too_many(retry);
             }
         }
-        let Some(provider) = self.provider(&provider_name) else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("unknown auth provider {provider_name:?}"),
-            );
-        };
-        let config = match self
-            .client
-            .get(&format!("{AUTHCONFIGS}/{provider_name}"))
-            .await
-        {
+        let config = match self.configured.config(&provider_name).await {
             Ok(c) => c,
             Err(e) => return unavailable(e),
+        };
+        let provider = match self.provider(&provider_name, config.as_ref()).await {
+            Ok(p) => p,
+            Err(r) => return r,
         };
         let enabled = config
             .as_ref()
@@ -365,96 +414,22 @@ impl Endpoints {
             }
         };
         self.by_username.success(&user_key);
-        if let Some(allowed) = config.as_ref().and_then(restricted_to)
-            && !std::iter::once(&identity.user)
-                .chain(identity.groups.iter())
-                .any(|p| allowed.contains(&p.id))
+        if provider_name != local::PROVIDER {
+            self.refresh_wake.notify_one();
+        }
+        match self
+            .issue(
+                &identity,
+                &provider_name,
+                config.as_ref(),
+                ttl,
+                &description,
+            )
+            .await
         {
-            return error(StatusCode::FORBIDDEN, "this user is not allowed to log in");
+            Ok(v) => reply(StatusCode::OK, &v),
+            Err(r) => r,
         }
-        let user = match self.user_for(&identity).await {
-            Ok(u) => u,
-            Err(r) => return r,
-        };
-        if !user.enabled {
-            return unauthorized();
-        }
-        let expires = OffsetDateTime::now_utc() + ttl;
-        let (name, secret) = tokens::generate();
-        let groups: Vec<String> = identity.groups.iter().map(|g| g.id.clone()).collect();
-        let token = json!({
-            "apiVersion": crate::crds::API_VERSION,
-            "kind": "Token",
-            "metadata": {"name": name, "labels": {"management.corral.dev/user": user.name}},
-            "spec": {
-                "userId": user.name,
-                "userPrincipal": identity.user.id,
-                "description": description,
-                "authProvider": provider_name,
-                "groupPrincipals": groups,
-                "expiresAt": rfc3339(expires),
-                "tokenHash": tokens::format_hash(&tokens::hash_secret(&secret)),
-            },
-        });
-        if let Err(e) = self.client.create(TOKENS, &token).await {
-            return unavailable(e);
-        }
-        reply(
-            StatusCode::OK,
-            &json!({
-                "type": "token",
-                "token": format!("{name}:{secret}"),
-                "name": name,
-                "user": user.json(),
-                "groups": groups,
-                "authProvider": provider_name,
-                "expiresAt": rfc3339(expires),
-            }),
-        )
-    }
-
-    /// The User of an identity: local users are their own objects; users of
-    /// other providers get one on first login, named after their principal.
-    async fn user_for(&self, identity: &Identity) -> Result<Arc<UserEntry>, Reply> {
-        let users = self.local.users();
-        if let Some(name) = identity.user.id.strip_prefix("local://") {
-            return users.get(name).ok_or_else(unauthorized);
-        }
-        if let Some(u) = users
-            .find(|u| u.principal_ids.contains(&identity.user.id))
-            .into_iter()
-            .next()
-        {
-            return Ok(u);
-        }
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(identity.user.id.as_bytes());
-        let name = format!(
-            "u-{}",
-            digest[..6]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let obj = json!({
-            "apiVersion": crate::crds::API_VERSION,
-            "kind": "User",
-            "metadata": {"name": name},
-            "spec": {
-                "username": identity.user.login_name,
-                "displayName": identity.user.display_name,
-                "principalIds": [identity.user.id],
-                "enabled": true,
-            },
-        });
-        match self.client.create(USERS, &obj).await {
-            Ok(_) => {}
-            Err(e) if e.is_conflict() => {}
-            Err(e) => return Err(unavailable(e)),
-        }
-        users
-            .get(&name)
-            .ok_or_else(|| unavailable("user not visible after create"))
     }
 
     /// The caller's Corral token, or the reply to send.
@@ -488,7 +463,18 @@ impl Endpoints {
             .await
         {
             Ok(Some(u)) => Ok((api, u)),
-            _ => Err(error(StatusCode::UNAUTHORIZED, "authentication required")),
+            _ => match bearer_token(&parts.headers) {
+                Some(t)
+                    if self
+                        .auth
+                        .validate(t)
+                        .await
+                        .is_ok_and(|id| id.must_change_password()) =>
+                {
+                    Err(error(StatusCode::FORBIDDEN, tokens::MUST_CHANGE_PASSWORD))
+                }
+                _ => Err(error(StatusCode::UNAUTHORIZED, "authentication required")),
+            },
         }
     }
 
@@ -760,21 +746,6 @@ impl Endpoints {
     }
 }
 
-/// The principals an AuthConfig restricts logins to (`accessMode: restricted`).
-fn restricted_to(config: &Value) -> Option<Vec<String>> {
-    if config["spec"]["accessMode"].as_str() != Some("restricted") {
-        return None;
-    }
-    Some(
-        config["spec"]["allowedPrincipalIds"]
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
 impl Extension for IdentityExtension {
     fn claims(&self, path: &str) -> bool {
         matches!(
@@ -782,6 +753,7 @@ impl Extension for IdentityExtension {
             "/v3/login" | "/v3/logout" | "/v3/whoami" | "/v3/tokens" | "/v3/users"
         ) || path.starts_with("/v3/tokens/")
             || path.starts_with("/v3/users/")
+            || path.starts_with("/v3/auth/")
     }
 
     fn handle(&self, req: Request<ExtensionBody>) -> ExtensionFuture {

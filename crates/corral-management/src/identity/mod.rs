@@ -3,14 +3,34 @@
 //! A principal ID names a user or group in one provider, as Rancher names
 //! them: `local://u-abc12`, `openldap_user://uid=ann,ou=people,dc=example,dc=org`,
 //! `openldap_group://cn=devs,ou=groups,dc=example,dc=org`, `github_user://1234`,
-//! `github_team://5678`, `oidc_user://<issuer>#<sub>`, `oidc_group://<name>`.
+//! `github_org://42`, `github_team://5678`, `oidc_user://<issuer>#<sub>`,
+//! `oidc_group://<name>`.
+//!
+//! Where things are:
+//! - [`endpoints`]: the `/v3` extension (password login, tokens, users);
+//!   [`flow`]: the browser-redirect login endpoints `/v3/auth/<provider>/…`;
+//!   `issue` (private): what every login ends with (allowed principals,
+//!   the User, the Token).
+//! - Providers: [`local`], [`ldap`] (password), [`oidc`] and [`github`]
+//!   (redirect, sharing [`redirect`]: PKCE and pending logins, and [`http`]:
+//!   the back-channel client); [`providers`] builds them from AuthConfigs.
+//! - [`tokens`]: the token authenticator; [`refresh`]: periodic LDAP group
+//!   refresh of live tokens; [`plane`]: wiring it all into a server.
 
 pub mod ldap;
 
 pub mod endpoints;
+pub mod flow;
+pub mod github;
+pub mod http;
+mod issue;
 pub mod local;
 pub mod lockout;
+pub mod oidc;
 pub mod plane;
+pub mod providers;
+pub mod redirect;
+pub mod refresh;
 pub mod tokens;
 
 use async_trait::async_trait;

@@ -1,7 +1,9 @@
 //! Wiring the identity system into a server: the views and the store
 //! decorator before the API server exists, the authenticator for its chain,
 //! then — once it runs — the CRDs, the `local` AuthConfig, the bootstrap
-//! admin and the `/v3` endpoints.
+//! admin, the `/v3` endpoints and the LDAP group refresher. Other providers
+//! need no wiring here: they are built from their AuthConfigs on demand
+//! (see [`super::providers`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use serde_json::json;
 use super::endpoints::{Endpoints, IdentityExtension};
 use super::local::{self, LocalProvider};
 use super::lockout::{Lockout, Policy};
+use super::refresh;
 use super::tokens::{self, TokenAuthenticator, Tokens, Users};
 use crate::client::LocalClient;
 use crate::crds::{self, AUTHCONFIGS, TOKENS_PREFIX, USERS, USERS_PREFIX};
@@ -99,7 +102,7 @@ impl IdentityPlane {
         view::follow(self.store.clone(), self.tokens.clone(), shutdown.clone())
             .await
             .map_err(|e| format!("reading tokens: {e}"))?;
-        view::follow(self.store.clone(), self.users.clone(), shutdown)
+        view::follow(self.store.clone(), self.users.clone(), shutdown.clone())
             .await
             .map_err(|e| format!("reading users: {e}"))?;
         if let Some(rx) = self
@@ -138,6 +141,8 @@ impl IdentityPlane {
             }),
         );
         api.add_extension(Arc::new(IdentityExtension(endpoints.clone())));
+        // LDAP groups of live tokens, every provider's groupRefreshIntervalSeconds.
+        refresh::spawn(endpoints.clone(), shutdown);
         Ok(endpoints)
     }
 }

@@ -197,6 +197,17 @@ impl Parse for UserEntry {
 pub type Tokens = View<TokenEntry>;
 pub type Users = View<UserEntry>;
 
+/// Why a token of a user who must change their password is refused.
+pub const MUST_CHANGE_PASSWORD: &str = "the password must be changed before this token can be used: \
+POST /v3/users?action=changepassword with {\"currentPassword\",\"newPassword\"}";
+
+/// Whether `user` must change their (local) password before their tokens
+/// work beyond `/v3` (see [`crate::identity::endpoints`]). Users of other
+/// providers have no password here to change, so the flag does not bind them.
+pub fn must_change(user: &UserEntry) -> bool {
+    user.must_change_password && user.principal_ids.iter().any(|p| p.starts_with("local://"))
+}
+
 /// Who a validated token says the caller is.
 #[derive(Clone, Debug)]
 pub struct TokenIdentity {
@@ -205,6 +216,11 @@ pub struct TokenIdentity {
 }
 
 impl TokenIdentity {
+    /// See [`must_change`].
+    pub fn must_change_password(&self) -> bool {
+        must_change(&self.user)
+    }
+
     /// The identity RBAC sees: the User's name, the group principals plus
     /// `system:authenticated`, and the principals in `extra` so bindings can name them.
     pub fn user_info(&self) -> UserInfo {
@@ -342,6 +358,10 @@ impl Authenticator for TokenAuthenticator {
             return Outcome::NotMine;
         };
         match self.validate(token).await {
+            Ok(id) if id.must_change_password() => Outcome::Rejected(format!(
+                "token {}: user {} must change their password first",
+                id.token.name, id.user.name
+            )),
             Ok(id) => Outcome::Authenticated(id.user_info()),
             Err(TokenError::NotMine) => Outcome::NotMine,
             Err(e) => Outcome::Rejected(e.to_string()),

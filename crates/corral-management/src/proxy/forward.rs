@@ -2,9 +2,9 @@
 //! Corral's credential and impersonation headers, then stream the response
 //! back — or, after `101 Switching Protocols`, splice the two connections.
 //!
-//! Each request gets its own connection: simple and isolating (a slow watch
-//! never holds a pooled connection another request waits for). Pooling per
-//! cluster is the next step if the overhead figure asks for it.
+//! Connections come from a per-cluster pool (`pool.rs`) and go back only
+//! when a response body ended cleanly; upgrades always get a connection of
+//! their own.
 
 use std::sync::Arc;
 
@@ -13,20 +13,23 @@ use corral_apiserver::authn::UserInfo;
 use corral_apiserver::error::ApiError;
 use corral_apiserver::extension::ExtensionBody;
 use corral_apiserver::response::Body;
-use futures::StreamExt;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 
+use hyper::client::conn::http1::SendRequest;
+
+use super::pool::{Pool, PoolKey};
 use super::{ClusterTarget, Dialer, headers};
 
 fn unavailable(cluster: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::ServiceUnavailable(format!("cluster {cluster:?} is unreachable: {why}"))
 }
 
-fn tls_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     let mut reader = std::io::BufReader::new(ca_pem.as_bytes());
     for cert in rustls_pemfile::certs(&mut reader) {
@@ -57,17 +60,12 @@ fn is_upgrade(req: &Request<ExtensionBody>) -> bool {
         })
 }
 
-pub async fn forward(
+/// A new HTTP/1.1 connection to the cluster's API over the dialer and TLS.
+async fn connect(
     dialer: &dyn Dialer,
     cluster: &str,
     target: &ClusterTarget,
-    user: &UserInfo,
-    path: &str,
-    mut req: Request<ExtensionBody>,
-) -> Result<Response<Body>, ApiError> {
-    let upgrade = is_upgrade(&req);
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-
+) -> Result<SendRequest<ExtensionBody>, ApiError> {
     let stream = dialer
         .dial(cluster, &target.address)
         .await
@@ -79,7 +77,7 @@ pub async fn forward(
         .connect(server_name, stream)
         .await
         .map_err(|e| unavailable(cluster, e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(tls_stream))
         .await
         .map_err(|e| unavailable(cluster, e))?;
@@ -89,6 +87,34 @@ pub async fn forward(
             tracing::debug!(cluster = %cluster_name, error = %e, "proxied connection ended");
         }
     });
+    Ok(sender)
+}
+
+pub async fn forward(
+    dialer: &dyn Dialer,
+    pool: &Arc<Pool>,
+    cluster: &str,
+    target: &ClusterTarget,
+    user: &UserInfo,
+    path: &str,
+    mut req: Request<ExtensionBody>,
+) -> Result<Response<Body>, ApiError> {
+    let upgrade = is_upgrade(&req);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    // Upgraded connections are spliced for good: never from or to the pool.
+    let key = PoolKey::new(cluster, target);
+    let mut pooled = if upgrade { None } else { pool.checkout(&key) };
+    if let Some(s) = pooled.as_mut() {
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(1), s.ready()).await;
+        if !matches!(ready, Ok(Ok(()))) {
+            pooled = None;
+        }
+    }
+    let reused = pooled.is_some();
+    let mut sender = match pooled {
+        Some(s) => s,
+        None => connect(dialer, cluster, target).await?,
+    };
 
     let (mut parts, body) = req.into_parts();
     let path_and_query = match parts.uri.query() {
@@ -111,10 +137,22 @@ pub async fn forward(
     parts.version = http::Version::HTTP_11;
     let downstream_req = Request::from_parts(parts, body);
 
-    let mut resp = sender
-        .send_request(downstream_req)
-        .await
-        .map_err(|e| unavailable(cluster, e))?;
+    let mut resp = match sender.try_send_request(downstream_req).await {
+        Ok(r) => r,
+        // The cluster closed an idle connection as we picked it: the
+        // request was not sent, so it goes out once more on a new one.
+        Err(mut e) if reused => match e.take_message() {
+            Some(unsent) => {
+                sender = connect(dialer, cluster, target).await?;
+                sender
+                    .send_request(unsent)
+                    .await
+                    .map_err(|e| unavailable(cluster, e))?
+            }
+            None => return Err(unavailable(cluster, e.into_error())),
+        },
+        Err(e) => return Err(unavailable(cluster, e.into_error())),
+    };
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
@@ -148,13 +186,88 @@ pub async fn forward(
     for h in ["connection", "keep-alive", "transfer-encoding"] {
         parts.headers.remove(h);
     }
-    // Stream frames as they come (watches); a downstream error ends the body,
-    // which the client sees as the end of the stream and re-watches.
-    let frames = body.into_data_stream().take_while(|r| {
-        let ok = r.is_ok();
-        async move { ok }
-    });
-    let frames = frames.filter_map(|r| async move { r.ok().map(|b| Ok(Frame::data(b))) });
-    let body: Body = BodyExt::boxed(StreamBody::new(frames));
+    // Stream frames as they come (watches); a downstream error ends the
+    // body, which the client sees as the end of the stream and re-watches.
+    let body: Body = BodyExt::boxed(PooledBody::new(body, pool.clone(), key, sender));
     Ok(Response::from_parts(parts, body))
+}
+
+/// The cluster's response body, passed on frame by frame. When it has been
+/// read to its end the connection goes back to the pool; a downstream error
+/// ends the body and drops the connection, and so does a client that goes
+/// away mid-body (dropping this).
+struct PooledBody {
+    inner: hyper::body::Incoming,
+    back: Option<(Arc<Pool>, PoolKey, SendRequest<ExtensionBody>)>,
+}
+
+impl PooledBody {
+    fn new(
+        inner: hyper::body::Incoming,
+        pool: Arc<Pool>,
+        key: PoolKey,
+        sender: SendRequest<ExtensionBody>,
+    ) -> PooledBody {
+        let mut body = PooledBody {
+            inner,
+            back: Some((pool, key, sender)),
+        };
+        // A server that knows the length stops polling after the last byte
+        // (or never polls an empty body): return the connection as soon as
+        // the body is known to be complete.
+        if body.inner.is_end_stream() {
+            body.give_back();
+        }
+        body
+    }
+
+    fn give_back(&mut self) {
+        if let Some((pool, key, sender)) = self.back.take() {
+            pool.put(key, sender);
+        }
+    }
+}
+
+impl hyper::body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.give_back();
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "the cluster's response body failed");
+                    this.back = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if this.inner.is_end_stream() {
+                        this.give_back();
+                    }
+                    // Trailers are not passed on (HTTP/1.1 clients rarely ask for them).
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -9,8 +9,9 @@
 //! ways (watches, `logs -f`), and upgraded connections (exec, attach,
 //! port-forward over SPDY or WebSocket) are spliced after the 101.
 
-mod forward;
+pub(crate) mod forward;
 mod headers;
+pub mod pool;
 
 use std::sync::Arc;
 
@@ -74,6 +75,8 @@ pub struct AuthProxy {
     api: Arc<ApiServer>,
     directory: Arc<dyn ClusterDirectory>,
     dialer: Arc<dyn Dialer>,
+    admin_group: Option<Arc<str>>,
+    pool: Arc<pool::Pool>,
 }
 
 impl AuthProxy {
@@ -86,13 +89,25 @@ impl AuthProxy {
             api,
             directory,
             dialer,
+            admin_group: None,
+            pool: Arc::default(),
         }
+    }
+
+    /// Users who may `update` the Cluster object in Corral (its owners and
+    /// Corral's admins) are also sent downstream as members of `group`,
+    /// which the import manifest binds to `cluster-admin` there.
+    pub fn with_admin_group(mut self, group: &str) -> AuthProxy {
+        self.admin_group = Some(Arc::from(group));
+        self
     }
 
     async fn serve(
         api: Arc<ApiServer>,
         directory: Arc<dyn ClusterDirectory>,
         dialer: Arc<dyn Dialer>,
+        admin_group: Option<Arc<str>>,
+        pool: Arc<pool::Pool>,
         req: Request<ExtensionBody>,
     ) -> Result<Response<Body>, ApiError> {
         let path = req.uri().path().to_string();
@@ -110,7 +125,7 @@ impl AuthProxy {
             .cloned()
             .unwrap_or_default();
         // The body type is not Sync: hold no reference to the request across awaits.
-        let user = authenticate(&api, req.headers().clone(), peer).await?;
+        let mut user = authenticate(&api, req.headers().clone(), peer).await?;
         let attrs = Attributes::resource(
             user.clone(),
             "get",
@@ -133,6 +148,21 @@ impl AuthProxy {
                 cause: None,
             });
         }
+        if let Some(group) = admin_group {
+            let owner = Attributes::resource(
+                user.clone(),
+                "update",
+                "management.corral.dev",
+                "clusters",
+                "",
+                &cluster,
+            );
+            if api.authorizer.authorize(&owner).is_allowed()
+                && !user.groups.iter().any(|g| **g == *group)
+            {
+                user.groups.push(group.to_string());
+            }
+        }
         let target = directory.target(&cluster).await.ok_or_else(|| {
             ApiError::NotFound(corral_apiserver::error::Target::new(
                 "management.corral.dev",
@@ -140,7 +170,16 @@ impl AuthProxy {
                 &cluster,
             ))
         })?;
-        forward::forward(&*dialer, &cluster, &target, &user, &downstream_path, req).await
+        forward::forward(
+            &*dialer,
+            &pool,
+            &cluster,
+            &target,
+            &user,
+            &downstream_path,
+            req,
+        )
+        .await
     }
 }
 
@@ -153,8 +192,10 @@ impl Extension for AuthProxy {
         let api = self.api.clone();
         let directory = self.directory.clone();
         let dialer = self.dialer.clone();
+        let admin_group = self.admin_group.clone();
+        let pool = self.pool.clone();
         Box::pin(async move {
-            match AuthProxy::serve(api, directory, dialer, req).await {
+            match AuthProxy::serve(api, directory, dialer, admin_group, pool, req).await {
                 Ok(resp) => resp,
                 Err(e) => error_response(&e),
             }

@@ -34,6 +34,7 @@ pub async fn serve(dir: &Path, tokens: &[(&str, UserInfo)]) -> Served {
     let api = ApiServer::new(
         store,
         ApiServerOptions {
+            service_ranges: None,
             audit: None,
             authenticator: Chain::new().with(Arc::new(auth)),
             sa_keys: None,

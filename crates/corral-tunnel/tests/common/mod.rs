@@ -219,11 +219,15 @@ pub async fn echo_target() -> SocketAddr {
 
 /// A TCP proxy whose forwarding can be frozen: while frozen it neither reads
 /// nor writes and keeps both sockets open — a peer that vanished without a
-/// FIN or RST.
+/// FIN or RST, or a network partition that silently drops every packet.
+/// New connections made while frozen are accepted (the kernel does that) but
+/// carry nothing, like a handshake into a partition. [`thaw`](Self::thaw)
+/// heals the network for new connections; a connection that lived through a
+/// freeze stays a black hole (its bytes were lost: its endpoints must have
+/// given up on it) and is closed when either end closes it.
 pub struct FreezableProxy {
     pub addr: SocketAddr,
     frozen: Arc<AtomicBool>,
-    thaw: Arc<Notify>,
 }
 
 impl FreezableProxy {
@@ -231,24 +235,29 @@ impl FreezableProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let frozen = Arc::new(AtomicBool::new(false));
-        let thaw = Arc::new(Notify::new());
-        let (f, t) = (frozen.clone(), thaw.clone());
+        let f = frozen.clone();
         tokio::spawn(async move {
             while let Ok((down, _)) = listener.accept().await {
                 let Ok(up) = TcpStream::connect(upstream).await else {
                     continue;
                 };
+                let dead = Arc::new(AtomicBool::new(f.load(Ordering::SeqCst)));
                 let (dr, dw) = down.into_split();
                 let (ur, uw) = up.into_split();
-                tokio::spawn(pump(dr, uw, f.clone(), t.clone()));
-                tokio::spawn(pump(ur, dw, f.clone(), t.clone()));
+                tokio::spawn(pump(dr, uw, f.clone(), dead.clone()));
+                tokio::spawn(pump(ur, dw, f.clone(), dead));
             }
         });
-        FreezableProxy { addr, frozen, thaw }
+        FreezableProxy { addr, frozen }
     }
 
     pub fn freeze(&self) {
         self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// Heal the network: new connections work again.
+    pub fn thaw(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
     }
 }
 
@@ -256,19 +265,23 @@ async fn pump(
     mut r: impl AsyncRead + Unpin,
     mut w: impl AsyncWrite + Unpin,
     frozen: Arc<AtomicBool>,
-    thaw: Arc<Notify>,
+    dead: Arc<AtomicBool>,
 ) {
     let mut buf = vec![0u8; 16 << 10];
     loop {
         while frozen.load(Ordering::SeqCst) {
-            // Hold both sockets, move nothing; never woken in these tests.
-            thaw.notified().await;
+            // Hold both sockets, move nothing.
+            dead.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let n = match r.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
         if frozen.load(Ordering::SeqCst) {
+            dead.store(true, Ordering::SeqCst);
+        }
+        if dead.load(Ordering::SeqCst) {
             // Drop what arrived after the freeze, like a dead link would.
             continue;
         }

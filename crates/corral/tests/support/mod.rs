@@ -84,6 +84,13 @@ impl TestServer {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
+                // Another test took the port between free_port() and the
+                // server's bind: try again on a new one.
+                if self.log().contains("Address already in use") && Instant::now() < deadline {
+                    let _ = std::fs::remove_file(self.dir.path().join("server.log"));
+                    self.port = free_port();
+                    return self.spawn();
+                }
                 panic!(
                     "corral server exited early with {status}; log:\n{}",
                     self.log()
