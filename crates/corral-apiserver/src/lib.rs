@@ -33,6 +33,7 @@ mod mirror;
 pub mod namespaces;
 pub mod openapi;
 pub mod pki;
+pub mod quota;
 pub mod registry;
 pub mod request;
 pub mod response;

@@ -47,6 +47,14 @@ pub enum Cmd {
     /// PUT of a twin object; --patches requests per run from each of --patch-clients,
     /// --rounds runs (not part of `all`). Deletes its CRD at the end.
     Apply(BenchArgs),
+    /// Workload writes on Deployments: strategic merge patches changing one container's
+    /// image by name (`kubectl set image`) on Deployments of --patch-containers containers,
+    /// on one object from 1 client and over --patch-objects objects from as many clients;
+    /// then server-side apply (fieldManager=bench, force) of a Deployment of --apply-items
+    /// containers, unchanged and changing one image, against a PUT (with resourceVersion)
+    /// of the same object making the same change, 1 client; --patches requests per run,
+    /// --rounds runs, ratios apply/PUT (not part of `all`).
+    WorkloadPatch(BenchArgs),
     /// Poll URL/readyz until it answers 200; print the time since --started-at-ns.
     Ready(ReadyArgs),
     /// Print a free TCP port on 127.0.0.1 (for scripts).
@@ -148,9 +156,13 @@ pub struct BenchArgs {
     /// Patch types of the patch phase.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [PatchType::Merge, PatchType::Json, PatchType::Strategic])]
     pub patch_types: Vec<PatchType>,
-    /// Entries of the applied object's list (apply phase).
+    /// Entries of the applied object's list (apply phase); containers of the applied
+    /// Deployment (workload-patch phase).
     #[arg(long, default_value_t = 20)]
     pub apply_items: usize,
+    /// Containers of the strategically patched Deployments (workload-patch phase).
+    #[arg(long, default_value_t = 50)]
+    pub patch_containers: usize,
     /// Custom resources (and as many ConfigMaps) created per round (crd phase).
     #[arg(long, default_value_t = 5_000)]
     pub crd_objects: usize,

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::cli::{BenchArgs, Cli, Cmd, ReadyArgs};
 use crate::phases::{
     ApplyResult, CrdResult, Ctx, GcResult, ListResult, OpsResult, PatchResult, WatchResult,
+    WorkloadResult,
 };
 use crate::transport::{ClientKind, Conn, Target, TargetOptions};
 use crate::util::{proc_rss_kib, random_suffix};
@@ -33,6 +34,7 @@ enum Phase {
     Patch,
     Crd,
     Apply,
+    WorkloadPatch,
 }
 
 const ALL: [Phase; 5] = [
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::Patch(a) => bench(a, &[Phase::Patch]),
         Cmd::Crd(a) => bench(a, &[Phase::Crd]),
         Cmd::Apply(a) => bench(a, &[Phase::Apply]),
+        Cmd::WorkloadPatch(a) => bench(a, &[Phase::WorkloadPatch]),
     }
 }
 
@@ -166,6 +169,7 @@ struct Report {
     patch: Option<PatchResult>,
     crd: Option<CrdResult>,
     apply: Option<ApplyResult>,
+    workload_patch: Option<WorkloadResult>,
     namespace_deleted: Option<bool>,
     interrupted: bool,
     failures: Vec<String>,
@@ -283,6 +287,7 @@ async fn run_bench(args: BenchArgs, phases: &[Phase]) -> ExitCode {
         patch: None,
         crd: None,
         apply: None,
+        workload_patch: None,
         namespace_deleted: None,
         interrupted: false,
         failures: Vec::new(),
@@ -539,6 +544,19 @@ async fn run_phases(ctx: &Ctx, phases: &[Phase], report: &mut Report) {
                     report.apply = Some(r);
                 }
                 Err(e) => report.fail(format!("apply: {e:#}")),
+            },
+            Phase::WorkloadPatch => match phases::workload(ctx).await {
+                Ok(r) => {
+                    for l in r.lines() {
+                        report.emit(l);
+                    }
+                    let errors: u64 = r.results.iter().map(|x| x.errors).sum();
+                    if errors > 0 {
+                        report.fail(format!("workload-patch: {errors} errors"));
+                    }
+                    report.workload_patch = Some(r);
+                }
+                Err(e) => report.fail(format!("workload-patch: {e:#}")),
             },
         }
     }

@@ -14,6 +14,7 @@
 //!   deleted (background, foreground) or orphaned, per ownerReferences.
 //! - [`namespace`]: terminating namespaces are emptied, their status says what
 //!   remains, and they are finalized.
+//! - [`quota`]: ResourceQuotas' `status.hard` and `status.used`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub mod discovery;
 pub mod gc;
 pub mod leader;
 pub mod namespace;
+pub mod quota;
 pub mod serviceaccounts;
 pub mod tokens;
 
@@ -82,6 +84,12 @@ pub async fn run(ctx: Context, shutdown: tokio::sync::watch::Receiver<bool>) {
         tokio::spawn(supervise("namespace", ctx.clone(), shutdown.clone(), |c| {
             Box::pin(namespace::run(c))
         })),
+        tokio::spawn(supervise(
+            "resourcequota",
+            ctx.clone(),
+            shutdown.clone(),
+            |c| Box::pin(quota::run(c)),
+        )),
         tokio::spawn(supervise(
             "crd-cleanup",
             ctx.clone(),

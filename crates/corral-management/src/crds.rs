@@ -220,6 +220,7 @@ fn cluster_definition() -> Value {
                 "lastHeartbeatTime": {"type": "string", "format": "date-time"},
                 "apiEndpoint": {"type": "string"},
                 "agentVersion": {"type": "string"},
+                "connectedReplica": {"type": "string", "description": "peer URL of the server replica holding the agent's session"},
             },
         })),
         json!([

@@ -76,6 +76,10 @@ pub struct ServerArgs {
     /// kubeconfigs name it). Default: the host the request came to.
     #[arg(long, env = "CORRAL_ADVERTISE_URL")]
     advertise_url: Option<String>,
+    /// The URL other replicas reach this one at (they relay to agents
+    /// connected here through it). Default: https://<bind address>.
+    #[arg(long, env = "CORRAL_PEER_URL")]
+    peer_url: Option<String>,
     /// Image of the agent Deployment in import manifests.
     #[arg(long, env = "CORRAL_AGENT_IMAGE")]
     agent_image: Option<String>,
@@ -134,6 +138,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(image) = &args.agent_image {
         cluster_options.agent_image = image.clone();
     }
+    cluster_options.peer_secret = Some(corral_management::clusters::peer::derive_secret(&token));
     cluster_options.probe_interval =
         std::time::Duration::from_secs(args.cluster_probe_interval.max(1));
     let (clusters, store) = ClusterPlane::new(store, cluster_options);
@@ -227,6 +232,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     let local = listener.local_addr()?;
+    clusters.set_peer_url(args.peer_url.clone().unwrap_or_else(|| client_url(local)));
     let kubeconfig = data_dir.join("admin.kubeconfig");
     write_kubeconfig(&kubeconfig, &client_url(local), &pki.ca_cert_pem, &token)?;
     tracing::info!(datastore = datastore.describe(), elapsed_ms = started.elapsed().as_millis() as u64, address = %local, "corral server ready");

@@ -415,3 +415,113 @@ async fn killing_one_replica_does_not_disturb_clients_of_the_other() {
     assert_eq!(errors, 0, "clients of the surviving replica saw errors");
     b.assert_configmaps_present(&acked).await;
 }
+
+/// An agent's tunnel ends on one replica; users of the other replica still
+/// reach the cluster through the proxy (relayed via the holder), and the
+/// Cluster's status names the holder.
+#[test]
+fn the_proxy_on_any_replica_reaches_an_agent_connected_to_another() {
+    use base64::Engine;
+    let etcd = EtcdCluster::start();
+    let a = replica(&etcd);
+    let b = replica(&etcd);
+    let downstream = TestServer::start();
+    a.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: management.corral.dev/v1\nkind: Cluster\nmetadata: {name: edge}\nspec: {connectionMode: agent}\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let token = loop {
+        let out = a.kubectl(&[
+            "get",
+            "clusterregistrationtokens.management.corral.dev",
+            "edge",
+            "-o",
+            "jsonpath={.status.token}",
+        ]);
+        let t = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !t.is_empty() {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no registration token");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let ca = std::fs::read_to_string(a.data_dir().join("tls/server-ca.crt")).expect("CA");
+    let log = std::fs::File::create(downstream.dir.path().join("agent.log")).expect("log");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("agent")
+        .arg("--kubeconfig")
+        .arg(downstream.kubeconfig())
+        .env("CORRAL_SERVER", a.url())
+        .env("CORRAL_CLUSTER", "edge")
+        .env("CORRAL_TOKEN", &token)
+        .env("CORRAL_CA", &ca)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("corral agent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = b.json(&[
+            "get",
+            "clusters.management.corral.dev",
+            "edge",
+            "-o",
+            "json",
+        ]);
+        let connected = c["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| k["type"] == "Connected" && k["status"] == "True");
+        if connected && c["status"]["connectedReplica"] == a.url() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "edge never connected via replica a: {c}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    downstream.ok(&["create", "configmap", "on-edge"]);
+    for (name, replica) in [("a (holds the session)", &a), ("b (relays)", &b)] {
+        let url = format!("{}/k8s/clusters/edge", replica.url());
+        let out = replica.kubectl(&[
+            "--server",
+            &url,
+            "get",
+            "configmap",
+            "on-edge",
+            "-o",
+            "name",
+        ]);
+        assert!(
+            out.status.success(),
+            "through replica {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "configmap/on-edge"
+        );
+    }
+    // The registration the agent sent is the downstream credential.
+    let secret = b.json(&[
+        "-n",
+        "corral-system",
+        "get",
+        "secret",
+        "cluster-edge",
+        "-o",
+        "json",
+    ]);
+    let address = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["address"].as_str().unwrap_or(""))
+        .expect("base64");
+    assert_eq!(
+        String::from_utf8_lossy(&address),
+        downstream.url().trim_start_matches("https://")
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

@@ -10,8 +10,10 @@
 
 mod support;
 
+use support::netns::{Net, Proc};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -19,148 +21,6 @@ use serde_json::Value;
 
 const PASSWORD: &str = "multi-cluster-admin-password";
 const PORT: u16 = 6443;
-
-/// Three namespaced hosts on one bridge (in a fourth, "switch", namespace;
-/// nothing touches the machine's own network).
-struct Net {
-    prefix: String,
-}
-
-impl Net {
-    fn create() -> Net {
-        // Tests of this binary run in parallel: one set of names each.
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let prefix = format!("crl{}x{n}", std::process::id());
-        let net = Net { prefix };
-        let sw = net.ns("sw");
-        sh(&["ip", "netns", "add", &sw]);
-        sh(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge"]);
-        sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
-        sh(&["ip", "-n", &sw, "link", "set", "lo", "up"]);
-        for (i, host) in ["m", "a", "b"].iter().enumerate() {
-            let ns = net.ns(host);
-            sh(&["ip", "netns", "add", &ns]);
-            let outer = format!("v-{host}");
-            sh(&[
-                "ip", "-n", &sw, "link", "add", &outer, "type", "veth", "peer", "name", "eth0",
-                "netns", &ns,
-            ]);
-            sh(&["ip", "-n", &sw, "link", "set", &outer, "master", "br0"]);
-            sh(&["ip", "-n", &sw, "link", "set", &outer, "up"]);
-            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-            let addr = format!("10.77.0.{}/24", i + 1);
-            sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"]);
-            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        }
-        net
-    }
-
-    fn ns(&self, host: &str) -> String {
-        format!("{}-{host}", self.prefix)
-    }
-
-    fn ip(host: &str) -> &'static str {
-        match host {
-            "m" => "10.77.0.1",
-            "a" => "10.77.0.2",
-            _ => "10.77.0.3",
-        }
-    }
-
-    /// A command run on `host`.
-    fn on(&self, host: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns(host)]).arg(program);
-        c
-    }
-
-    fn link(&self, host: &str, up: bool) {
-        let state = if up { "up" } else { "down" };
-        sh(&[
-            "ip",
-            "-n",
-            &self.ns("sw"),
-            "link",
-            "set",
-            &format!("v-{host}"),
-            state,
-        ]);
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for host in ["m", "a", "b", "sw"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(host)])
-                .status();
-        }
-    }
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("run a command");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A process that is killed when the test ends, however it ends.
-struct Proc {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let err = file.try_clone().expect("log file");
-        let child = cmd
-            .stdout(file)
-            .stderr(err)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        Proc {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn exited(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => c.try_wait().ok().flatten().is_some(),
-            None => true,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 struct Host<'a> {
     net: &'a Net,
@@ -178,7 +38,7 @@ impl<'a> Host<'a> {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--bind")
-            .arg(format!("{}:{PORT}", Net::ip(name)))
+            .arg(format!("{}:{PORT}", net.ip(name)))
             .args(extra)
             .env("CORRAL_LOG", "info,corral_management=debug");
         let server = Proc::spawn(cmd, dir.join("server.log"));
@@ -204,7 +64,7 @@ impl<'a> Host<'a> {
     }
 
     fn url(&self) -> String {
-        format!("https://{}:{PORT}", Net::ip(self.name))
+        format!("https://{}:{PORT}", self.net.ip(self.name))
     }
 
     /// kubectl as this host's admin, run from the management host.
@@ -400,7 +260,7 @@ fn start_agent(net: &Net, host: &Host, name: &str) -> Proc {
     assert_eq!(secret_field(&settings, "cluster"), name);
     let mut cmd = net.on(host.name, env!("CARGO_BIN_EXE_corral"));
     cmd.arg("agent")
-        .env("KUBERNETES_SERVICE_HOST", Net::ip(host.name))
+        .env("KUBERNETES_SERVICE_HOST", net.ip(host.name))
         .env("KUBERNETES_SERVICE_PORT", PORT.to_string())
         .env("CORRAL_CREDENTIAL_DIR", host.dir.join("sa"))
         .env("CORRAL_SERVER", secret_field(&settings, "server"))
@@ -437,7 +297,7 @@ fn curl_get(net: &Net, m: &Host, path: &str, token: &str) -> (u16, String) {
 
 #[test]
 fn three_hosts_import_proxy_partition_and_removal() {
-    let net = Net::create();
+    let net = Net::create(&["m", "a", "b"]);
     let root = tempfile::tempdir().expect("tempdir");
     let m = Host::start(
         &net,
@@ -749,7 +609,7 @@ fn three_hosts_import_proxy_partition_and_removal() {
 /// over TCP, and removal takes back the one binding Corral installed.
 #[test]
 fn direct_cluster_from_a_kubeconfig() {
-    let net = Net::create();
+    let net = Net::create(&["m", "a", "b"]);
     let root = tempfile::tempdir().expect("tempdir");
     let m = Host::start(
         &net,

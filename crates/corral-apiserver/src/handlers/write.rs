@@ -238,6 +238,7 @@ pub(crate) async fn create_object(
     if track_fields {
         crate::managed_fields::track(ctx, None, &mut obj)?;
     }
+    crate::quota::admit_create(ctx, &obj, dry_run).await?;
     if dry_run {
         encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
         return Ok(ctx.value_response(StatusCode::CREATED, &obj));

@@ -224,21 +224,15 @@ async fn measure(
         rounds,
         a.patches
     );
-    let mut runs: Vec<Vec<OpsResult>> = specs.iter().map(|_| Vec::new()).collect();
-    for round in 0..rounds {
-        for (i, &(op, clients)) in specs.iter().enumerate() {
-            let name = if op.is_apply() { &applied } else { &updated };
-            let tag = format!("r{round}m{i:02}");
-            let r = run(ctx, group, cr_path, name, items, op, clients, &tag).await;
-            println!("  round {}: {}", round + 1, r.line(&op.label(clients)));
-            runs[i].push(r);
-        }
-    }
-    let results = specs
-        .iter()
-        .zip(runs)
-        .map(|(&(op, clients), runs)| Repeated::new(op.label(clients), runs))
-        .collect();
+    let labels: Vec<String> = specs.iter().map(|&(op, c)| op.label(c)).collect();
+    let (applied, updated, specs) = (&applied, &updated, &specs);
+    let results = measure_rounds(rounds, &labels, |round, i| {
+        let (op, clients) = specs[i];
+        let name = if op.is_apply() { applied } else { updated };
+        let tag = format!("r{round}m{i:02}");
+        async move { Ok(run(ctx, group, cr_path, name, items, op, clients, &tag).await) }
+    })
+    .await?;
     Ok((config.len(), results))
 }
 

@@ -51,14 +51,10 @@ impl CrdResult {
         )];
         out.push(self.custom_resources.line());
         out.push(self.configmaps.line());
-        let ratio = |s: &Option<Spread>| {
-            s.map(|s| s.text(|x| format!("{x:.2}x")))
-                .unwrap_or_else(|| "-".into())
-        };
         out.push(format!(
             "crd ratio (custom resource / ConfigMap): time per create {}  server cpu-s per create {}",
-            ratio(&self.rate_ratio),
-            ratio(&self.server_cpu_ratio),
+            ratio_text(&self.rate_ratio),
+            ratio_text(&self.server_cpu_ratio),
         ));
         out.push(match self.crd_deleted_after_s {
             Some(s) => format!("crd: CRD deleted; gone {s:.2}s after its DELETE"),
@@ -364,19 +360,7 @@ pub async fn crd(ctx: &Ctx) -> Result<CrdResult> {
     .map(|()| t_del.elapsed().as_secs_f64());
 
     let (crs, cms, cr_bytes, cm_bytes) = result?;
-    let per_round = |f: &dyn Fn(&OpsResult, &OpsResult) -> Option<f64>| {
-        let v: Vec<f64> = crs.iter().zip(&cms).filter_map(|(a, b)| f(a, b)).collect();
-        if v.len() == crs.len() {
-            Spread::of(&v)
-        } else {
-            None
-        }
-    };
-    let rate_ratio = per_round(&|cr, cm| (cr.per_s > 0.0).then(|| cm.per_s / cr.per_s));
-    let server_cpu_ratio = per_round(&|cr, cm| {
-        let (x, y) = (cr.server_cpu_s_per_1000?, cm.server_cpu_s_per_1000?);
-        (y > 0.0).then(|| x / y)
-    });
+    let (rate_ratio, server_cpu_ratio) = ratios(&crs, &cms);
     Ok(CrdResult {
         crd: crd_name,
         spec_fields: spec_schema()["properties"]

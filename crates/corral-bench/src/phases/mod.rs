@@ -323,6 +323,149 @@ pub async fn post_bodies(
     OpsResult::build(hists, elapsed, &errors, probe.finish(), None)
 }
 
+/// `total` PATCHes of `media` from `clients` workers: operation `op` goes to
+/// `paths[op % paths.len()]` with the body `body(rng, op)` (made before the clock
+/// starts; `rng` is the worker's, seeded from `seed`). A 409 Conflict is counted
+/// and retried with the same body, up to --update-retries attempts.
+pub async fn patch_loop<B>(
+    ctx: &Ctx,
+    paths: Arc<Vec<String>>,
+    clients: usize,
+    media: &'static str,
+    seed: u64,
+    body: B,
+) -> OpsResult
+where
+    B: Fn(&mut rand::rngs::StdRng, usize) -> Bytes + Send + Sync + 'static,
+{
+    let probe = Probe::start(ctx.args.server_pid);
+    let errors = Arc::new(Errors::default());
+    let conflicts = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = ctx.phase_deadline();
+    let body = Arc::new(body);
+    let total = ctx.args.patches;
+    let t0 = Instant::now();
+    let hists = run_workers(clients.max(1), |w| {
+        let mut conn = ctx.target.conn();
+        let (errors, conflicts, next, paths, body) = (
+            errors.clone(),
+            conflicts.clone(),
+            next.clone(),
+            paths.clone(),
+            body.clone(),
+        );
+        let (max_errors, retries) = (ctx.args.max_errors, ctx.args.update_retries.max(1));
+        async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ w as u64);
+            let mut h = new_hist();
+            loop {
+                let op = next.fetch_add(1, Ordering::Relaxed);
+                if op >= total
+                    || paths.is_empty()
+                    || Instant::now() >= deadline
+                    || errors.count() >= max_errors
+                {
+                    break;
+                }
+                let path = &paths[op % paths.len()];
+                let body = body(&mut rng, op);
+                let t = Instant::now();
+                let mut done = false;
+                for attempt in 0..retries {
+                    match conn
+                        .request_typed(Method::PATCH, path, Some(body.clone()), media)
+                        .await
+                    {
+                        Ok(r) if r.is_success() => {
+                            done = true;
+                            break;
+                        }
+                        Ok(r) if r.status == http::StatusCode::CONFLICT => {
+                            conflicts.fetch_add(1, Ordering::Relaxed);
+                            if attempt + 1 == retries {
+                                errors.record(format!(
+                                    "PATCH {path}: still 409 after {retries} attempts: {}",
+                                    r.error_message()
+                                ));
+                            }
+                        }
+                        Ok(r) => {
+                            errors.record(format!("PATCH {path}: {}", r.error_message()));
+                            break;
+                        }
+                        Err(e) => {
+                            errors.record(format!("{e:#}"));
+                            break;
+                        }
+                    }
+                }
+                if done {
+                    record_us(&mut h, t.elapsed().as_micros() as u64);
+                }
+            }
+            h
+        }
+    })
+    .await;
+    let elapsed = t0.elapsed();
+    let c = conflicts.load(Ordering::Relaxed) as u64;
+    OpsResult::build(hists, elapsed, &errors, probe.finish(), Some(c))
+}
+
+/// Each of the measurements `labels` names made `rounds` times, rounds outermost
+/// so slow drift on a noisy machine touches every measurement alike: `run(round,
+/// i)` makes one run of measurement `i`; each run is printed as it ends.
+pub async fn measure_rounds<F, Fut>(
+    rounds: usize,
+    labels: &[String],
+    mut run: F,
+) -> Result<Vec<Repeated>>
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: Future<Output = Result<OpsResult>>,
+{
+    let mut runs: Vec<Vec<OpsResult>> = labels.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds.max(1) {
+        for (i, label) in labels.iter().enumerate() {
+            let r = run(round, i).await?;
+            println!("  round {}: {}", round + 1, r.line(label));
+            runs[i].push(r);
+        }
+    }
+    Ok(labels
+        .iter()
+        .zip(runs)
+        .map(|(label, runs)| Repeated::new(label.clone(), runs))
+        .collect())
+}
+
+/// `a` against `b` round by round (the runs of one round side by side): time per
+/// operation (b's rate over a's) and server CPU per operation, each the median
+/// and range over the rounds; None when some round lacks the figure.
+pub fn ratios(a: &[OpsResult], b: &[OpsResult]) -> (Option<Spread>, Option<Spread>) {
+    let per_round = |f: &dyn Fn(&OpsResult, &OpsResult) -> Option<f64>| {
+        let v: Vec<f64> = a.iter().zip(b).filter_map(|(x, y)| f(x, y)).collect();
+        if v.len() == a.len() && a.len() == b.len() {
+            Spread::of(&v)
+        } else {
+            None
+        }
+    };
+    let time = per_round(&|x, y| (x.per_s > 0.0).then(|| y.per_s / x.per_s));
+    let cpu = per_round(&|x, y| {
+        let (x, y) = (x.server_cpu_s_per_1000?, y.server_cpu_s_per_1000?);
+        (y > 0.0).then(|| x / y)
+    });
+    (time, cpu)
+}
+
+/// "1.93x (1.80x..2.05x)", or "-".
+pub fn ratio_text(s: &Option<Spread>) -> String {
+    s.map(|s| s.text(|x| format!("{x:.2}x")))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// One measurement made --rounds times: the runs, and the median and range of
 /// each figure over them.
 #[derive(Debug, Clone, Serialize)]
@@ -565,12 +708,14 @@ mod gc;
 mod list;
 mod patch;
 mod watch_phase;
+mod workload;
 pub use apply::{ApplyResult, apply};
 pub use crd::{CrdResult, crd};
 pub use gc::{GcResult, gc};
 pub use list::*;
 pub use patch::{PatchResult, patch};
 pub use watch_phase::*;
+pub use workload::{WorkloadResult, workload};
 
 #[cfg(test)]
 mod tests {

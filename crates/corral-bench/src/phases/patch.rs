@@ -105,85 +105,29 @@ async fn patch_run(
     tag: &str,
     value_bytes: usize,
 ) -> OpsResult {
-    let probe = Probe::start(ctx.args.server_pid);
-    let errors = Arc::new(Errors::default());
-    let conflicts = Arc::new(AtomicUsize::new(0));
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = ctx.phase_deadline();
-    let base: Arc<str> = Arc::from(ctx.cm_path());
+    let base = ctx.cm_path();
+    let objects = spec.objects.clamp(1, names.len());
+    let paths: Arc<Vec<String>> = Arc::new(
+        names[..objects]
+            .iter()
+            .map(|n| format!("{base}/{n}"))
+            .collect(),
+    );
     let pool: Arc<str> = make_payload(value_bytes * 2);
     let tag: Arc<str> = Arc::from(tag);
-    let (total, objects, keys, kind) = (
-        ctx.args.patches,
-        spec.objects.clamp(1, names.len()),
-        ctx.args.patch_keys.max(1),
-        spec.kind,
-    );
-    let t0 = Instant::now();
-    let hists = run_workers(spec.clients.max(1), |w| {
-        let mut conn = ctx.target.conn();
-        let (errors, conflicts, next, names, base, pool, tag) = (
-            errors.clone(),
-            conflicts.clone(),
-            next.clone(),
-            names.clone(),
-            base.clone(),
-            pool.clone(),
-            tag.clone(),
-        );
-        let (max_errors, retries) = (ctx.args.max_errors, ctx.args.update_retries.max(1));
-        async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(0x7a7c_4e00 ^ w as u64);
-            let mut h = new_hist();
-            loop {
-                let op = next.fetch_add(1, Ordering::Relaxed);
-                if op >= total || Instant::now() >= deadline || errors.count() >= max_errors {
-                    break;
-                }
-                let path = format!("{base}/{}", names[op % objects]);
-                let key = key_name(rng.random_range(0..keys));
-                let body = patch_body(kind, &key, &new_value(&pool, &tag, op, value_bytes));
-                let t = Instant::now();
-                let mut done = false;
-                for attempt in 0..retries {
-                    match conn
-                        .request_typed(Method::PATCH, &path, Some(body.clone()), kind.media_type())
-                        .await
-                    {
-                        Ok(r) if r.is_success() => {
-                            done = true;
-                            break;
-                        }
-                        Ok(r) if r.status == http::StatusCode::CONFLICT => {
-                            conflicts.fetch_add(1, Ordering::Relaxed);
-                            if attempt + 1 == retries {
-                                errors.record(format!(
-                                    "PATCH {path}: still 409 after {retries} attempts: {}",
-                                    r.error_message()
-                                ));
-                            }
-                        }
-                        Ok(r) => {
-                            errors.record(format!("PATCH {path}: {}", r.error_message()));
-                            break;
-                        }
-                        Err(e) => {
-                            errors.record(format!("{e:#}"));
-                            break;
-                        }
-                    }
-                }
-                if done {
-                    record_us(&mut h, t.elapsed().as_micros() as u64);
-                }
-            }
-            h
-        }
-    })
-    .await;
-    let elapsed = t0.elapsed();
-    let c = conflicts.load(Ordering::Relaxed) as u64;
-    OpsResult::build(hists, elapsed, &errors, probe.finish(), Some(c))
+    let (keys, kind) = (ctx.args.patch_keys.max(1), spec.kind);
+    patch_loop(
+        ctx,
+        paths,
+        spec.clients,
+        kind.media_type(),
+        0x7a7c_4e00,
+        move |rng, op| {
+            let key = key_name(rng.random_range(0..keys));
+            patch_body(kind, &key, &new_value(&pool, &tag, op, value_bytes))
+        },
+    )
+    .await
 }
 
 pub async fn patch(ctx: &Ctx) -> Result<PatchResult> {
@@ -243,21 +187,13 @@ pub async fn patch(ctx: &Ctx) -> Result<PatchResult> {
         a.patches
     );
 
-    // Rounds outermost, so slow drift on a noisy machine touches every measurement alike.
-    let mut runs: Vec<Vec<OpsResult>> = specs.iter().map(|_| Vec::new()).collect();
-    for round in 0..a.rounds.max(1) {
-        for (i, spec) in specs.iter().enumerate() {
-            let tag = format!("r{round}m{i:02}");
-            let r = patch_run(ctx, &names, spec, &tag, value_bytes).await;
-            println!("  round {}: {}", round + 1, r.line(&spec.label()));
-            runs[i].push(r);
-        }
-    }
-    let results = specs
-        .iter()
-        .zip(runs)
-        .map(|(spec, runs)| Repeated::new(spec.label(), runs))
-        .collect();
+    let labels: Vec<String> = specs.iter().map(RunSpec::label).collect();
+    let results = measure_rounds(a.rounds, &labels, |round, i| {
+        let (names, spec) = (&names, &specs[i]);
+        let tag = format!("r{round}m{i:02}");
+        async move { Ok(patch_run(ctx, names, spec, &tag, value_bytes).await) }
+    })
+    .await?;
     Ok(PatchResult {
         object_bytes,
         keys,

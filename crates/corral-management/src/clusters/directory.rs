@@ -39,18 +39,35 @@ impl ClusterDirectory for Directory {
     }
 }
 
-/// Dials `agent` clusters through their tunnel and `direct` ones over TCP.
+/// Dials `agent` clusters through their tunnel (here, or on the replica
+/// that holds it) and `direct` ones over TCP.
 pub struct RoutingDialer {
     pub clusters: Arc<View<ClusterEntry>>,
     pub tunnel: TunnelServer,
+    pub peers: Option<Arc<super::peer::Peers>>,
+    pub own_url: Arc<std::sync::OnceLock<String>>,
 }
 
 #[async_trait]
 impl Dialer for RoutingDialer {
     async fn dial(&self, cluster: &str, address: &str) -> std::io::Result<Box<dyn Stream>> {
-        let mode = self.clusters.get(cluster).map(|c| c.mode);
+        let entry = self.clusters.get(cluster);
+        let mode = entry.as_ref().map(|c| c.mode);
+        let holder = entry
+            .as_ref()
+            .and_then(|c| c.connected_replica.clone())
+            .filter(|url| self.own_url.get() != Some(url));
         match mode {
             Some(Mode::Direct) => DirectDialer.dial(cluster, address).await,
+            Some(Mode::Agent) if !self.tunnel.is_connected(cluster) && holder.is_some() => {
+                match (&self.peers, holder) {
+                    (Some(peers), Some(url)) => peers.dial(&url, cluster, address).await,
+                    _ => Err(std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        format!("the agent of {cluster:?} is connected to another replica"),
+                    )),
+                }
+            }
             Some(Mode::Agent) => {
                 let stream = self.tunnel.dial(cluster, address).await.map_err(|e| {
                     std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e.to_string())

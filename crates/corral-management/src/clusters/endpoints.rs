@@ -5,6 +5,7 @@
 //! | `GET /v3/connect` (WebSocket) | an agent, `Authorization: Bearer <registration token>`, `X-Corral-Cluster`, `X-Corral-Registration` | stores the cluster's credential, then runs the tunnel session |
 //! | `GET /v3/import/<token>.yaml` | anyone holding the token (it is the secret, as in the URL Rancher prints) | the import manifest |
 //! | `GET /v3/kubeconfig[?ttl=<seconds>]` | a Corral user (Corral token) | a kubeconfig with one context per cluster the user may reach, with a new token |
+//! | `GET /v3/peer/dial?cluster=&address=` (upgrade) | another replica (peer secret) | a stream through this replica's tunnel to the cluster (`peer.rs`) |
 //!
 //! Errors are Kubernetes `Status` objects, like the API's.
 
@@ -51,7 +52,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Compares secrets without revealing where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     use sha2::Digest;
     let (ha, hb) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
     ha.iter()
@@ -72,6 +73,23 @@ impl ClusterEndpoints {
         }
         if path == corral_tunnel::CONNECT_PATH {
             return self.connect(req).await;
+        }
+        if path == super::peer::PEER_DIAL_PATH {
+            let Some(peers) = self.plane.peers.clone() else {
+                return Err(ApiError::NoRoute);
+            };
+            return match super::peer::serve(&self.plane.tunnel, &peers, req).await {
+                Ok(resp) => {
+                    let (parts, ()) = resp.into_parts();
+                    Ok(Response::from_parts(
+                        parts,
+                        corral_apiserver::response::full(bytes::Bytes::new()),
+                    ))
+                }
+                Err((StatusCode::UNAUTHORIZED, _)) => Err(ApiError::Unauthorized),
+                Err((StatusCode::BAD_REQUEST, m)) => Err(ApiError::BadRequest(m)),
+                Err((_, m)) => Err(ApiError::ServiceUnavailable(m)),
+            };
         }
         if let Some(rest) = path.strip_prefix(IMPORT_PREFIX) {
             let host = header_str(req.headers(), "host");
@@ -287,6 +305,7 @@ pub fn kubeconfig_document(
 impl Extension for ClusterEndpoints {
     fn claims(&self, path: &str) -> bool {
         path == corral_tunnel::CONNECT_PATH
+            || path == super::peer::PEER_DIAL_PATH
             || path.starts_with(IMPORT_PREFIX)
             || path == KUBECONFIG_PATH
     }

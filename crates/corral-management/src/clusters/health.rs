@@ -49,7 +49,8 @@ pub async fn run(plane: Arc<ClusterPlane>, mut shutdown: tokio::sync::watch::Rec
                         let plane = plane.clone();
                         tokio::spawn(async move {
                             let message = format!("the agent's session ended: {reason}");
-                            if let Err(e) = write_status(&plane, &cluster_id, Observed::disconnected(message)).await {
+                            let observed = Observed::disconnected(message, plane.peer_url());
+                            if let Err(e) = write_status(&plane, &cluster_id, observed).await {
                                 tracing::debug!(cluster = %cluster_id, error = %e, "writing cluster status");
                             }
                         });
@@ -74,7 +75,8 @@ fn schedule(
         if cluster.connected && heartbeat_is_stale(cluster, plane.options.probe_interval) {
             let plane = plane.clone();
             tokio::spawn(async move {
-                let observed = Observed::disconnected("no agent session on any replica".into());
+                let observed =
+                    Observed::disconnected("no agent session on any replica".into(), None);
                 let _ = write_status(&plane, &name, observed).await;
             });
         }
@@ -129,11 +131,15 @@ struct Observed {
     endpoint: Option<String>,
     agent_version: Option<String>,
     heartbeat: bool,
+    /// Record this replica as the session's holder (`Some(url)`), or clear
+    /// the record if it still names `url` (a session here ended).
+    replica: Option<(String, bool)>,
 }
 
 impl Observed {
-    fn disconnected(message: String) -> Observed {
+    fn disconnected(message: String, own_url: Option<&str>) -> Observed {
         Observed {
+            replica: own_url.map(|u| (u.to_string(), false)),
             conditions: vec![
                 ("Connected", "False", "Disconnected".into(), message.clone()),
                 ("Ready", "Unknown", "Disconnected".into(), message),
@@ -179,6 +185,7 @@ async fn probe(plane: &ClusterPlane, name: &str, mode: Mode) -> Observed {
         .conditions
         .push(("Connected", "True", connected_reason.into(), String::new()));
     if mode == Mode::Agent {
+        observed.replica = plane.peer_url().map(|u| (u.to_string(), true));
         observed.conditions.push((
             "AgentDeployed",
             "True",
@@ -310,8 +317,20 @@ async fn write_status(
     if let Some(v) = observed.agent_version {
         status["agentVersion"] = json!(v);
     }
-    client
-        .merge_patch(&format!("{path}/status"), &json!({"status": status}))
-        .await
-        .map(|_| ())
+    let mut patch = json!({"status": status});
+    match observed.replica {
+        Some((url, true)) => patch["status"]["connectedReplica"] = json!(url),
+        // Clear only our own record, and only if nobody changed the object
+        // since we read it (a new session elsewhere may have just written).
+        Some((url, false)) if current["status"]["connectedReplica"] == json!(url) => {
+            patch["status"]["connectedReplica"] = Value::Null;
+            patch["metadata"] = json!({"resourceVersion": current["metadata"]["resourceVersion"]});
+        }
+        _ => {}
+    }
+    match client.merge_patch(&format!("{path}/status"), &patch).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_conflict() => Ok(()),
+        Err(e) => Err(e),
+    }
 }

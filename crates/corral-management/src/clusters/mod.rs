@@ -25,10 +25,9 @@
 //! # Several replicas
 //!
 //! Every replica serves `/v3/connect`; an agent's session lives on the
-//! replica it reached. That replica probes the cluster and, for `agent`
-//! clusters, performs removal. The proxy on another replica cannot dial a
-//! session it does not hold (503) — forwarding between replicas is not
-//! built yet.
+//! replica it reached. That replica probes the cluster, records its peer
+//! URL in `status.connectedReplica` and, for `agent` clusters, performs
+//! removal. Other replicas reach the cluster through it ([`peer`]).
 
 pub mod directory;
 pub mod downstream;
@@ -36,6 +35,7 @@ pub mod endpoints;
 pub mod health;
 pub mod lifecycle;
 pub mod manifest;
+pub mod peer;
 pub mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -73,6 +73,9 @@ pub struct Options {
     /// Bound on one probe (dial, TLS, three calls).
     pub probe_timeout: Duration,
     pub tunnel: ServerConfig,
+    /// Secret shared by the replicas (see [`peer::derive_secret`]); without
+    /// it, clusters whose agent is on another replica are unreachable here.
+    pub peer_secret: Option<String>,
 }
 
 impl Options {
@@ -85,6 +88,7 @@ impl Options {
             probe_interval: Duration::from_secs(15),
             probe_timeout: Duration::from_secs(10),
             tunnel: ServerConfig::default(),
+            peer_secret: None,
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct ClusterPlane {
     pub credentials: Arc<View<CredentialEntry>>,
     pub tunnel: TunnelServer,
     pub options: Options,
+    pub peers: Option<Arc<peer::Peers>>,
+    /// This replica's URL as peers reach it (set once it listens).
+    peer_url: Arc<OnceLock<String>>,
     store: Arc<dyn Store>,
     client: OnceLock<Arc<LocalClient>>,
 }
@@ -110,12 +117,20 @@ impl ClusterPlane {
         let sinks: Vec<Arc<dyn Sink>> =
             vec![clusters.clone(), registrations.clone(), credentials.clone()];
         let wrapped: Arc<dyn Store> = Arc::new(ViewedStore::new(store.clone(), sinks));
+        let peers = options.peer_secret.clone().map(|secret| {
+            Arc::new(peer::Peers {
+                secret,
+                ca_pem: options.server_ca_pem.clone(),
+            })
+        });
         let plane = Arc::new(ClusterPlane {
             clusters,
             registrations,
             credentials,
             tunnel: TunnelServer::new(options.tunnel.clone()),
             options,
+            peers,
+            peer_url: Arc::default(),
             store,
             client: OnceLock::new(),
         });
@@ -188,7 +203,19 @@ impl ClusterPlane {
         Arc::new(directory::RoutingDialer {
             clusters: self.clusters.clone(),
             tunnel: self.tunnel.clone(),
+            peers: self.peers.clone(),
+            own_url: self.peer_url.clone(),
         })
+    }
+
+    /// Where peers reach this replica (`https://host:port`); set once the
+    /// server listens. Until then no agent session is advertised to peers.
+    pub fn set_peer_url(&self, url: String) {
+        let _ = self.peer_url.set(url);
+    }
+
+    pub fn peer_url(&self) -> Option<&str> {
+        self.peer_url.get().map(String::as_str)
     }
 
     pub(crate) fn client(&self) -> Result<Arc<LocalClient>, ApiError> {

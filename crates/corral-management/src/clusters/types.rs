@@ -49,6 +49,8 @@ pub struct ClusterEntry {
     /// `status.conditions[type=Connected].status == "True"`.
     pub connected: bool,
     pub last_heartbeat: Option<String>,
+    /// Peer URL of the replica holding the agent's session.
+    pub connected_replica: Option<String>,
 }
 
 impl Parse for ClusterEntry {
@@ -79,6 +81,10 @@ impl Parse for ClusterEntry {
             connected,
             last_heartbeat: obj["status"]["lastHeartbeatTime"]
                 .as_str()
+                .map(str::to_string),
+            connected_replica: obj["status"]["connectedReplica"]
+                .as_str()
+                .filter(|s| !s.is_empty())
                 .map(str::to_string),
         })
     }

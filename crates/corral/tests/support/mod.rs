@@ -2,6 +2,8 @@
 //! real kubectl against it.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
