@@ -170,6 +170,22 @@ fn corral(net: &Net, config: &Path, args: &[&str], stdin: Option<&str>) -> Strin
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `corral login` on the management host, keeping the token in `config`.
+fn login(net: &Net, m: &Host, config: &Path, user: &str, password: &str) {
+    let ca = m.ca().display().to_string();
+    let url = m.url();
+    let args = [
+        "login",
+        &url,
+        "-u",
+        user,
+        "--password-stdin",
+        "--ca-file",
+        &ca,
+    ];
+    corral(net, config, &args, Some(&format!("{password}\n")));
+}
+
 fn condition(cluster: &Value, kind: &str) -> String {
     cluster["status"]["conditions"]
         .as_array()
@@ -314,21 +330,7 @@ fn three_hosts_import_proxy_partition_and_removal() {
     let b = Host::start(&net, "b", root.path(), &[]);
 
     let admin = root.path().join("admin-cli");
-    let ca = m.ca().display().to_string();
-    corral(
-        &net,
-        &admin,
-        &[
-            "login",
-            &m.url(),
-            "-u",
-            "admin",
-            "--password-stdin",
-            "--ca-file",
-            &ca,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
+    login(&net, &m, &admin, "admin", PASSWORD);
     let mut agent_a = import(&net, &m, &admin, &a, "alpha");
     let _agent_b = import(&net, &m, &admin, &b, "beta");
 
@@ -432,20 +434,7 @@ fn three_hosts_import_proxy_partition_and_removal() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dev = root.path().join("dev-cli");
-    corral(
-        &net,
-        &dev,
-        &[
-            "login",
-            &m.url(),
-            "-u",
-            "dev",
-            "--password-stdin",
-            "--ca-file",
-            &ca,
-        ],
-        Some("dev-password-long-enough\n"),
-    );
+    login(&net, &m, &dev, "dev", "dev-password-long-enough");
     let dev_kc = root.path().join("dev.kubeconfig");
     corral(
         &net,
@@ -623,21 +612,7 @@ fn direct_cluster_from_a_kubeconfig() {
         ],
     );
     let admin = root.path().join("admin-cli");
-    let ca = m.ca().display().to_string();
-    corral(
-        &net,
-        &admin,
-        &[
-            "login",
-            &m.url(),
-            "-u",
-            "admin",
-            "--password-stdin",
-            "--ca-file",
-            &ca,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
+    login(&net, &m, &admin, "admin", PASSWORD);
     let kc = m.kubeconfig().display().to_string();
     let printed = corral(
         &net,
