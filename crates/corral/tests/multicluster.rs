@@ -350,6 +350,23 @@ fn three_hosts_import_proxy_partition_and_removal() {
             "{c}"
         );
         assert_eq!(c["status"]["nodeCount"], 0, "{c}");
+    }
+    // The node count follows the cluster: two nodes on alpha only.
+    for node in ["n1", "n2"] {
+        let yaml = format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {node}}}\n");
+        let out = kubectl(&net, &a.kubeconfig(), &["create", "-f", "-"], Some(&yaml));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_for(Duration::from_secs(20), "alpha to count its nodes", || {
+        cluster_object(&m, "alpha")["status"]["nodeCount"] == 2
+    });
+    assert_eq!(cluster_object(&m, "beta")["status"]["nodeCount"], 0);
+    for name in ["alpha", "beta"] {
+        let c = cluster_object(&m, name);
         assert!(
             c["metadata"]["finalizers"]
                 .to_string()
