@@ -20,14 +20,23 @@ pub fn encode_stored(obj: &Value) -> ApiResult<Bytes> {
         .as_object()
         .ok_or_else(|| ApiError::Internal("object is not a JSON object".into()))?;
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"{\"metadata\":");
-    let mut meta = map
+    out.extend_from_slice(b"{\"metadata\":{");
+    let empty = serde_json::Map::new();
+    let meta = map
         .get("metadata")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    meta.remove("resourceVersion");
-    serde_json::to_writer(&mut out, &meta).map_err(|e| ApiError::Internal(e.to_string()))?;
+        .unwrap_or(&empty);
+    let mut first = true;
+    for (k, v) in meta.iter().filter(|(k, _)| *k != "resourceVersion") {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, k).map_err(|e| ApiError::Internal(e.to_string()))?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, v).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    out.push(b'}');
     for (k, v) in map {
         if k == "metadata" {
             continue;

@@ -68,6 +68,8 @@ pub struct ApiServer {
     /// added by higher layers once they exist (they may need this server first).
     extensions: arc_swap::ArcSwap<Vec<Arc<dyn extension::Extension>>>,
     namespaces: Arc<namespaces::NamespaceCache>,
+    /// Every namespace's ResourceQuotas, for quota admission.
+    pub(crate) quotas: Arc<quota::cache::QuotaCache>,
     audit: Option<audit::AuditLog>,
     ready: AtomicBool,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
@@ -91,6 +93,7 @@ impl ApiServer {
             authorizer: Arc::default(),
             extensions: Default::default(),
             namespaces: Arc::default(),
+            quotas: Arc::default(),
             audit: options.audit,
             ready: AtomicBool::new(false),
             shutdown_tx,
@@ -117,6 +120,13 @@ impl ApiServer {
         self.authorizer
             .start(self.store.clone(), self.shutdown_signal())
             .await?;
+        mirror::start(
+            self.store.clone(),
+            quota::cache::PREFIX,
+            self.quotas.clone(),
+            self.shutdown_signal(),
+        )
+        .await?;
         mirror::start(
             self.store.clone(),
             crds::PREFIX,

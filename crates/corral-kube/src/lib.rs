@@ -38,6 +38,35 @@ pub struct Context {
     /// PEM of the CA that signs the API server's serving certificate.
     pub root_ca_pem: String,
     pub sa_keys: Arc<ServiceAccountKeys>,
+    /// Deletions of every collectable object, as the garbage collector's
+    /// metadata watches see them. Controllers that only need to hear of
+    /// deletions (the quota controller) listen here instead of holding
+    /// watches of their own, as upstream's share one informer per resource.
+    pub(crate) deletions: tokio::sync::broadcast::Sender<Deleted>,
+}
+
+/// One deleted object, as published on [`Context`]'s deletions channel.
+#[derive(Clone, Debug)]
+pub(crate) struct Deleted {
+    pub namespace: Option<Arc<str>>,
+}
+
+/// Deletions buffered per listener before it lags (and then recounts everything).
+const DELETIONS_BUFFER: usize = 4096;
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        root_ca_pem: String,
+        sa_keys: Arc<ServiceAccountKeys>,
+    ) -> Context {
+        Context {
+            client,
+            root_ca_pem,
+            sa_keys,
+            deletions: tokio::sync::broadcast::channel(DELETIONS_BUFFER).0,
+        }
+    }
 }
 
 /// Run the controllers on whichever replica holds the leader lease, until `shutdown` fires.

@@ -9,8 +9,9 @@
 //!   hard resource has no `used` yet (so a new quota shows usage within a
 //!   round trip; charges admission writes to `status.used` do not trigger a
 //!   recount, as upstream, since a recount racing a create would undo them);
-//! - a pod, service, ConfigMap, Secret or PersistentVolumeClaim is deleted,
-//!   or a pod reaches a terminal phase (usage given back);
+//! - an object in it is deleted (heard from the garbage collector's
+//!   watches, which cover every resource), or a pod reaches a terminal
+//!   phase (usage given back);
 //! - every 30 s for every namespace with a quota (covers `count/<r>.<g>` of
 //!   any resource, charges of creates that then failed, and anything missed).
 //!
@@ -21,11 +22,9 @@ use std::time::Duration;
 
 use corral_apiserver::quota::{self, Quantity, quantity};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, ResourceQuota, ResourceQuotaStatus, Secret, Service,
-};
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota, ResourceQuotaStatus};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PartialObjectMeta, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
@@ -85,30 +84,24 @@ pub async fn run(ctx: Context) -> Result<(), kube::Error> {
             }
         })
         .boxed();
-    macro_rules! deletes {
-        ($t:ty) => {
-            watcher::watcher(
-                Api::<PartialObjectMeta<$t>>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .filter_map(|e| async move { deleted_ns(e) })
-            .boxed()
+    // Deletions come from the garbage collector's watches (one per
+    // resource, shared); a listener that fell behind recounts everything.
+    let deletions = futures::stream::unfold(ctx.deletions.subscribe(), |mut rx| async move {
+        let work = match rx.recv().await {
+            Ok(d) => d.namespace.map(|ns| Work::Namespace(ns.to_string())),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(Work::Resync),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
-    }
+        Some((work, rx))
+    })
+    .filter_map(|w| async move { w.map(Ok) })
+    .boxed();
     let ticks = futures::stream::unfold((), |()| async {
         tokio::time::sleep(RESYNC).await;
         Some((Ok(Work::Resync), ()))
     })
     .boxed();
-    let mut events = futures::stream::select_all(vec![
-        quotas,
-        pods,
-        deletes!(Service),
-        deletes!(ConfigMap),
-        deletes!(Secret),
-        deletes!(PersistentVolumeClaim),
-        ticks,
-    ]);
+    let mut events = futures::stream::select_all(vec![quotas, pods, deletions, ticks]);
     let mut with_quota: HashSet<String> = HashSet::new();
     let mut resources: Option<discovery::Resources> = None;
     while let Some(first) = events.next().await {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 pub mod conformance;
 pub mod etcd;
+mod fanout;
 pub mod sqlite;
 
 /// A global, strictly increasing write counter. Revision 0 means "none yet".

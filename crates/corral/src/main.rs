@@ -4,6 +4,7 @@
 
 mod agent_cmd;
 mod cluster_cmd;
+mod controllers_client;
 mod datastore;
 mod kubeconfig_file;
 mod login_cmd;

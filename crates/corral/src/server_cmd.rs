@@ -245,18 +245,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let (stop_controllers, controllers_stop) = tokio::sync::watch::channel(false);
     let ca_pem = pki.ca_cert_pem.clone();
-    let controllers = controllers_client(&pki, &client_url(local))
-        .await
-        .context("building the controllers' API client")?;
+    let controllers = crate::controllers_client::in_process_client(&api);
     // With several replicas on one etcd, only the lease holder runs controllers.
     let identity = format!("{}-{}", hostname(), local.port());
     let controllers = tokio::spawn(async move {
         corral_kube::run_elected(
-            corral_kube::Context {
-                client: controllers,
-                root_ca_pem: ca_pem,
-                sa_keys: sa_keys_for_controllers,
-            },
+            corral_kube::Context::new(controllers, ca_pem, sa_keys_for_controllers),
             &identity,
             controllers_stop,
         )
@@ -270,30 +264,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     datastore.shutdown().await;
     tracing::info!("corral server stopped");
     Ok(())
-}
-
-/// The controllers talk to this server like any client: over HTTPS, with a
-/// client certificate of their own (in system:masters, as the upstream
-/// controller manager effectively is).
-async fn controllers_client(pki: &pki::Pki, server: &str) -> anyhow::Result<kube::Client> {
-    let (cert, key) =
-        pki.issue_client_cert("system:kube-controller-manager", &["system:masters"])?;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let doc = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "self", "cluster": {"server": server, "certificate-authority-data": b64(&pki.ca_cert_pem)}}],
-        "users": [{"name": "controllers", "user": {"client-certificate-data": b64(&cert), "client-key-data": b64(&key)}}],
-        "contexts": [{"name": "self", "context": {"cluster": "self", "user": "controllers"}}],
-        "current-context": "self",
-    });
-    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(doc)?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    Ok(kube::Client::try_from(config)?)
 }
 
 fn hostname() -> String {

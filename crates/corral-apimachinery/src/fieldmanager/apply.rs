@@ -201,7 +201,7 @@ pub fn apply(
             managers.insert(id, e);
         }
     }
-    let owned = config_set.difference(&stripped_fields());
+    let owned = config_set.difference(stripped_fields());
 
     strip_nulls(&mut result);
     if opts.manager == KUBECTL_MANAGER {

@@ -238,22 +238,29 @@ pub fn decode_managed_fields(
 /// Sorts entries as upstream stores them: Apply before Update, then by time
 /// (seconds; no time counts as 0), manager, apiVersion, subresource.
 pub fn sort_entries(entries: &mut [ManagedFieldsEntry]) {
-    entries.sort_by(|p, q| {
-        p.operation
-            .as_str()
-            .cmp(q.operation.as_str())
-            .then_with(|| p.time_seconds().cmp(&q.time_seconds()))
-            .then_with(|| p.manager.cmp(&q.manager))
-            .then_with(|| p.api_version.cmp(&q.api_version))
-            .then_with(|| p.subresource.cmp(&q.subresource))
-    });
+    entries.sort_by(storage_order);
+}
+
+fn storage_order(p: &ManagedFieldsEntry, q: &ManagedFieldsEntry) -> std::cmp::Ordering {
+    p.operation
+        .as_str()
+        .cmp(q.operation.as_str())
+        .then_with(|| p.time_seconds().cmp(&q.time_seconds()))
+        .then_with(|| p.manager.cmp(&q.manager))
+        .then_with(|| p.api_version.cmp(&q.api_version))
+        .then_with(|| p.subresource.cmp(&q.subresource))
 }
 
 /// Encodes entries, sorted, as the `metadata.managedFields` value.
 pub fn encode_managed_fields(entries: &[ManagedFieldsEntry]) -> Value {
-    let mut sorted = entries.to_vec();
-    sort_entries(&mut sorted);
-    Value::Array(sorted.iter().map(ManagedFieldsEntry::to_json).collect())
+    let mut sorted: Vec<&ManagedFieldsEntry> = entries.iter().collect();
+    sorted.sort_by(|p, q| storage_order(p, q));
+    Value::Array(
+        sorted
+            .into_iter()
+            .map(ManagedFieldsEntry::to_json)
+            .collect(),
+    )
 }
 
 /// Upstream `ValidateManagedFields` over the JSON entries, reported under
@@ -325,7 +332,14 @@ pub struct UpdateOptions<'a> {
 
 /// The fields a writer never owns (upstream strip-meta manager). Only the
 /// `metadata` node itself is listed, not its children such as labels.
-pub(crate) fn stripped_fields() -> FieldSet {
+/// Built once: every tracked write subtracts it.
+pub(crate) fn stripped_fields() -> &'static FieldSet {
+    static STRIPPED: std::sync::LazyLock<FieldSet> =
+        std::sync::LazyLock::new(build_stripped_fields);
+    &STRIPPED
+}
+
+fn build_stripped_fields() -> FieldSet {
     let meta = |f: &str| FieldPath::fields(&["metadata", f]);
     let mut paths = vec![
         FieldPath::fields(&["apiVersion"]),
@@ -432,6 +446,9 @@ pub fn update_managed_fields(
     if start.is_empty() && !is_create {
         return Ok(());
     }
+    if is_create && start.is_empty() && opts.zero_object.is_none() {
+        return record_create(new, subresource, opts);
+    }
     let empty = Value::Object(Map::new());
     let base = match live {
         Some(l) => l,
@@ -455,6 +472,45 @@ pub fn update_managed_fields(
             Err(e)
         }
     }
+}
+
+/// A create with nothing to start from: everything the object sets belongs
+/// to its writer. The same result as [`track`] against an empty object,
+/// without merging with other managers' entries; creates are the most
+/// frequent write.
+fn record_create(
+    new: &mut Value,
+    subresource: Option<&str>,
+    opts: &UpdateOptions<'_>,
+) -> Result<(), FieldManagerError> {
+    // Compared with an empty object, not `field_set`: a new map or list is
+    // itself added (FieldsV1 `"."`), as upstream records it.
+    let fields = compare(&Value::Object(Map::new()), new, opts.types)?
+        .exclude_fields(opts.ignored)
+        .added
+        .recursive_difference(opts.ignored)
+        .difference(stripped_fields());
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let mut entry = writer_entry(subresource, opts);
+    entry.fields = fields;
+    if let Some(meta) = crate::util::ensure_obj(new, &["metadata"]) {
+        meta.insert("managedFields".into(), Value::Array(vec![entry.to_json()]));
+    }
+    Ok(())
+}
+
+/// The writer's Update entry, timed now, with no fields yet.
+fn writer_entry(subresource: Option<&str>, opts: &UpdateOptions<'_>) -> ManagedFieldsEntry {
+    let manager = if opts.manager.is_empty() {
+        "unknown"
+    } else {
+        opts.manager
+    };
+    let mut entry = ManagedFieldsEntry::update(manager, opts.api_version, subresource);
+    entry.time = Some(normalize_time(opts.now));
+    entry
 }
 
 pub(crate) fn remove_managed_fields(obj: &mut Value) {
@@ -486,15 +542,9 @@ pub(crate) fn track(
 
     let taken = changed
         .recursive_difference(opts.ignored)
-        .difference(&stripped_fields());
+        .difference(stripped_fields());
     if !taken.is_empty() {
-        let manager = if opts.manager.is_empty() {
-            "unknown"
-        } else {
-            opts.manager
-        };
-        let mut entry = ManagedFieldsEntry::update(manager, opts.api_version, subresource);
-        entry.time = Some(normalize_time(opts.now));
+        let mut entry = writer_entry(subresource, opts);
         let id = entry.identifier();
         entry.fields = match managers.get(&id) {
             Some(previous) => taken.union(&previous.fields),

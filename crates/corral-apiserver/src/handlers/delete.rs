@@ -444,7 +444,7 @@ pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResul
             Step::Mark(obj) if opts.dry_run => return Ok(Deleted::Pending(obj)),
             Step::Remove(obj) if opts.dry_run => return Ok(Deleted::Now(obj)),
             Step::Mark(mut obj) => {
-                let stored = encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
+                let stored = ctx.encode_for_storage(&obj)?;
                 match ctx
                     .api
                     .store

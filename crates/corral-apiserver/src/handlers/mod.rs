@@ -93,10 +93,12 @@ impl Ctx {
         }
     }
 
-    pub fn to_storage(&self, v: Value) -> Value {
+    /// The stored bytes of a served-form object (converted to the storage
+    /// version when the endpoint serves another), without copying it.
+    pub fn encode_for_storage(&self, v: &Value) -> ApiResult<bytes::Bytes> {
         match self.def.conversion {
-            Some(c) => c.to_storage(&v),
-            None => v,
+            Some(c) => encoding::encode_stored(&c.to_storage(v)),
+            None => encoding::encode_stored(v),
         }
     }
 
@@ -243,5 +245,99 @@ impl Selectors {
             }
         };
         self.fields.matches(&lookup)
+    }
+
+    /// Whether the object stored at `key` (under `base`, the resource's key
+    /// prefix for all namespaces) matches, when the selectors ask only for
+    /// what the key holds: its name and namespace. `None` when the object
+    /// itself is needed. A watch with `metadata.name=...` then costs no
+    /// decoding of the objects it skips.
+    pub fn matches_key(&self, def: &ResourceDef, base: &str, key: &str) -> Option<bool> {
+        if !self.labels.is_empty() || self.fields.is_empty() {
+            return None;
+        }
+        let decidable =
+            |f: &str| f == "metadata.name" || (def.namespaced && f == "metadata.namespace");
+        if !self.fields.fields().all(decidable) {
+            return None;
+        }
+        let rest = key.strip_prefix(base)?;
+        let (namespace, name) = if def.namespaced {
+            rest.split_once('/')?
+        } else {
+            ("", rest)
+        };
+        Some(self.fields.matches(&|field: &str| match field {
+            "metadata.name" => Some(name.to_string()),
+            "metadata.namespace" => Some(namespace.to_string()),
+            _ => None,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use serde_json::json;
+
+    fn selectors(labels: &str, fields: &str) -> Selectors {
+        Selectors {
+            labels: Selector::parse(labels).expect("label selector"),
+            fields: FieldSelector::parse(fields).expect("field selector"),
+        }
+    }
+
+    /// Deciding by key must agree with deciding by the object.
+    #[test]
+    fn name_and_namespace_selectors_are_decided_from_the_key_as_from_the_object() {
+        let registry = Registry::builtin();
+        let cms = registry.lookup("", "v1", "configmaps").expect("configmaps");
+        let nss = registry.lookup("", "v1", "namespaces").expect("namespaces");
+        let cm = |ns: &str, name: &str| {
+            (
+                cms.key(Some(ns), name),
+                json!({"metadata": {"namespace": ns, "name": name}}),
+            )
+        };
+        let base = cms.key_prefix(None);
+        for fields in [
+            "metadata.name=kube-root-ca.crt",
+            "metadata.name!=kube-root-ca.crt",
+            "metadata.namespace=a,metadata.name=x",
+            "metadata.namespace!=a",
+        ] {
+            let s = selectors("", fields);
+            for (key, obj) in [
+                cm("a", "x"),
+                cm("b", "kube-root-ca.crt"),
+                cm("a", "kube-root-ca.crt"),
+            ] {
+                assert_eq!(
+                    s.matches_key(cms, &base, &key),
+                    Some(s.matches(cms, &obj)),
+                    "{fields} on {key}"
+                );
+            }
+        }
+        // What the key does not hold needs the object.
+        assert_eq!(
+            selectors("app=x", "metadata.name=x").matches_key(cms, &base, &cm("a", "x").0),
+            None
+        );
+        assert_eq!(
+            selectors("", "").matches_key(cms, &base, &cm("a", "x").0),
+            None
+        );
+        let ns_base = nss.key_prefix(None);
+        let ns_key = nss.key(None, "a");
+        assert_eq!(
+            selectors("", "metadata.name=a").matches_key(nss, &ns_base, &ns_key),
+            Some(true)
+        );
+        assert_eq!(
+            selectors("", "metadata.namespace=").matches_key(nss, &ns_base, &ns_key),
+            None
+        );
     }
 }

@@ -101,6 +101,7 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let encoder = Encoder {
         ctx: ctx_clone(ctx),
         selectors,
+        base_prefix: ctx.def.key_prefix(None),
     };
     let mut shutdown = ctx.api.shutdown_signal();
     // Upstream transforms bookmarks like any event object.
@@ -218,6 +219,8 @@ fn ctx_clone(ctx: &Ctx) -> Ctx {
 struct Encoder {
     ctx: Ctx,
     selectors: Selectors,
+    /// The resource's key prefix for all namespaces.
+    base_prefix: String,
 }
 
 impl Encoder {
@@ -258,7 +261,14 @@ impl Encoder {
             mod_revision: ev.kv.mod_revision,
             ..prev.clone()
         };
-        if self.selectors.is_empty() {
+        let by_key = self
+            .selectors
+            .matches_key(&self.ctx.def, &self.base_prefix, &ev.kv.key);
+        if by_key == Some(false) {
+            return;
+        }
+        // Selected by name or namespace, the event can neither enter nor leave the selection.
+        if self.selectors.is_empty() || by_key == Some(true) {
             match (ev.kind, &ev.prev) {
                 (EventKind::Put, None) => self.line(out, "ADDED", &ev.kv, None),
                 (EventKind::Put, Some(_)) => self.line(out, "MODIFIED", &ev.kv, None),

@@ -240,12 +240,12 @@ pub(crate) async fn create_object(
     }
     crate::quota::admit_create(ctx, &obj, dry_run).await?;
     if dry_run {
-        encoding::encode_stored(&ctx.to_storage(obj.clone()))?;
+        ctx.encode_for_storage(&obj)?;
         return Ok(ctx.value_response(StatusCode::CREATED, &obj));
     }
     // After managedFields, as upstream: allocated addresses belong to no manager.
     let taken = crate::allocator::allocate_on_create(&ctx.api.services, ctx, &mut obj).await?;
-    let created = match encoding::encode_stored(&ctx.to_storage(obj.clone())) {
+    let created = match ctx.encode_for_storage(&obj) {
         Ok(stored) => ctx.api.store.create(&ctx.key(&name), stored).await,
         Err(e) => {
             let _ = ctx.api.services.release(&taken).await;
@@ -262,9 +262,7 @@ pub(crate) async fn create_object(
             };
         }
     };
-    if is_crd {
-        ctx.api.crds.observe(&kv);
-    }
+    observe_write(ctx, &kv);
     ctx.object_response(StatusCode::CREATED, &kv)
 }
 
@@ -655,7 +653,7 @@ pub(crate) async fn update_object_with(
         } else {
             crate::allocator::allocate_on_update(&ctx.api.services, ctx, &old, &mut new).await?
         };
-        let stored = match encoding::encode_stored(&ctx.to_storage(new.clone())) {
+        let stored = match ctx.encode_for_storage(&new) {
             Ok(s) => s,
             Err(e) => {
                 let _ = ctx.api.services.release(&alloc.allocated).await;
@@ -704,9 +702,7 @@ pub(crate) async fn update_object_with(
         }
         match result {
             Ok(Some(kv)) => {
-                if is_crd {
-                    ctx.api.crds.observe(&kv);
-                }
+                observe_write(ctx, &kv);
                 return Ok(Updated::Stored(kv));
             }
             Ok(None) => return Ok(Updated::Value(new)),
@@ -717,6 +713,17 @@ pub(crate) async fn update_object_with(
         }
     }
     Err(conflict(ctx, name))
+}
+
+/// Tell this replica's in-memory views about a write before their watch
+/// does, so the writer's next request already sees it: a CRD is served, a
+/// quota limits.
+fn observe_write(ctx: &Ctx, kv: &corral_store::KeyValue) {
+    if crds::is_crd(&ctx.def) {
+        ctx.api.crds.observe(kv);
+    } else if ctx.def.group.is_empty() && ctx.def.plural == "resourcequotas" {
+        ctx.api.quotas.observe(kv);
+    }
 }
 
 pub(crate) fn conflict(ctx: &Ctx, name: &str) -> ApiError {

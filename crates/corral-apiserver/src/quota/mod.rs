@@ -14,6 +14,7 @@
 //! Dry runs are checked and not charged. Quotas with `scopes` or a
 //! `scopeSelector` are left alone (not evaluated here).
 
+pub mod cache;
 pub mod quantity;
 pub mod usage;
 
@@ -169,25 +170,46 @@ pub(crate) async fn admit_create(ctx: &Ctx, obj: &Value, dry_run: bool) -> ApiRe
     if ctx.info.subresource.is_some() {
         return Ok(());
     }
-    let prefix = format!("/registry/core/resourcequotas/{ns}/");
-    let quotas = ctx
-        .api
-        .store
-        .range(RangeRequest {
-            prefix: prefix.clone(),
-            ..Default::default()
-        })
-        .await?
-        .kvs;
-    if quotas.is_empty() {
+    let mirrored = ctx.api.quotas.in_namespace(ns);
+    if mirrored.is_empty() {
         return Ok(());
     }
-    let name = encoding::meta_str(obj, "name").unwrap_or("").to_string();
+    let to_charge = match decide(ctx, obj, &mirrored) {
+        Ok(to_charge) => to_charge,
+        // The mirror may trail the store (a recount that lowered usage, a
+        // quota just deleted elsewhere): refuse only what the store refuses.
+        Err(_) => {
+            let stored = ctx
+                .api
+                .store
+                .range(RangeRequest {
+                    prefix: format!("{}{ns}/", cache::PREFIX),
+                    ..Default::default()
+                })
+                .await?
+                .kvs;
+            decide(ctx, obj, &stored)?
+        }
+    };
+    if dry_run {
+        return Ok(());
+    }
+    let name = encoding::meta_str(obj, "name").unwrap_or("");
+    let delta = usage(ctx.def.group, ctx.def.plural, obj);
+    for (kv, q) in to_charge {
+        charge(ctx, name, kv, q, &delta).await?;
+    }
+    Ok(())
+}
+
+/// The quotas among `quotas` that `obj` must be charged to, or the refusal.
+fn decide(ctx: &Ctx, obj: &Value, quotas: &[KeyValue]) -> ApiResult<Vec<(KeyValue, Value)>> {
+    let name = encoding::meta_str(obj, "name").unwrap_or("");
     let delta = usage(ctx.def.group, ctx.def.plural, obj);
     let is_pod = ctx.def.group.is_empty() && ctx.def.plural == "pods";
     // Every quota's constraints first, then every quota's limits, as upstream.
     let mut decoded = Vec::with_capacity(quotas.len());
-    for kv in &quotas {
+    for kv in quotas {
         let q = encoding::decode_stored(kv)?;
         if is_scoped(&q) {
             continue;
@@ -197,7 +219,7 @@ pub(crate) async fn admit_create(ctx: &Ctx, obj: &Value, dry_run: bool) -> ApiRe
             if let Some(why) = pod_constraints(&hard, obj) {
                 return Err(forbidden(
                     ctx,
-                    &name,
+                    name,
                     format!("failed quota: {}: {why}", quota_name(kv)),
                 ));
             }
@@ -205,18 +227,12 @@ pub(crate) async fn admit_create(ctx: &Ctx, obj: &Value, dry_run: bool) -> ApiRe
         decoded.push((kv.clone(), q));
     }
     let mut to_charge = Vec::new();
-    for (kv, q) in &decoded {
-        if let Verdict::Charge(_) = check(ctx, &name, quota_name(kv), q, &delta)? {
-            to_charge.push((kv.clone(), q.clone()));
+    for (kv, q) in decoded {
+        if let Verdict::Charge(_) = check(ctx, name, quota_name(&kv), &q, &delta)? {
+            to_charge.push((kv, q));
         }
     }
-    if dry_run {
-        return Ok(());
-    }
-    for (kv, q) in to_charge {
-        charge(ctx, &name, kv, q, &delta).await?;
-    }
-    Ok(())
+    Ok(to_charge)
 }
 
 /// Write one quota's new `status.used`, re-reading and re-checking after a
@@ -248,7 +264,10 @@ async fn charge(
         }
         let bytes = encoding::encode_stored(&next)?;
         match ctx.api.store.update(&kv.key, bytes, kv.mod_revision).await {
-            Ok(_) => return Ok(()),
+            Ok(stored) => {
+                ctx.api.quotas.observe(&stored);
+                return Ok(());
+            }
             Err(StoreError::Conflict {
                 current: Some(current),
                 ..

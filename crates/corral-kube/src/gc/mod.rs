@@ -61,9 +61,16 @@ pub(crate) struct Shared {
     attempt_to_delete: Arc<WorkQueue<Uid>>,
     attempt_to_orphan: Arc<WorkQueue<Uid>>,
     rediscover: Notify,
+    /// Where every deletion the monitors see is published (see [`crate::Context`]).
+    deletions: tokio::sync::broadcast::Sender<crate::Deleted>,
 }
 
 impl Shared {
+    /// Nobody listening is fine: the send only fails then.
+    fn published_deletion(&self, namespace: Option<Arc<str>>) {
+        let _ = self.deletions.send(crate::Deleted { namespace });
+    }
+
     fn graph(&self) -> MutexGuard<'_, Graph> {
         match self.graph.lock() {
             Ok(g) => g,
@@ -100,6 +107,7 @@ pub async fn run(ctx: Context) -> Result<(), kube::Error> {
         attempt_to_delete: WorkQueue::new(),
         attempt_to_orphan: WorkQueue::new(),
         rediscover: Notify::new(),
+        deletions: ctx.deletions.clone(),
     });
     // Dropping the set (when the controller stops) aborts every task in it.
     let mut tasks = JoinSet::new();
@@ -181,10 +189,13 @@ async fn monitor(shared: Arc<Shared>, id: u32, res: Arc<Resource>) {
                 }
                 g.upsert(id, observed)
             }
-            Ok(Event::Delete(o)) => match o.metadata.uid.as_deref() {
-                Some(uid) => shared.graph().remove(uid),
-                None => continue,
-            },
+            Ok(Event::Delete(o)) => {
+                shared.published_deletion(o.metadata.namespace.as_deref().map(Arc::from));
+                match o.metadata.uid.as_deref() {
+                    Some(uid) => shared.graph().remove(uid),
+                    None => continue,
+                }
+            }
             Ok(Event::InitDone) => {
                 let Some(seen) = relisting.take() else {
                     continue;
@@ -192,6 +203,8 @@ async fn monitor(shared: Arc<Shared>, id: u32, res: Arc<Resource>) {
                 let mut g = shared.graph();
                 let mut work = Work::default();
                 for uid in g.missing_after_relist(id, &seen) {
+                    let namespace = g.snapshot(&uid).and_then(|n| n.identity.namespace);
+                    shared.published_deletion(namespace);
                     let w = g.remove(&uid);
                     work.attempt_to_delete.extend(w.attempt_to_delete);
                 }

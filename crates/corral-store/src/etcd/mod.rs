@@ -117,6 +117,8 @@ pub struct EtcdStore {
     closed: AtomicBool,
     /// Watch tasks end when this flips to `true` or is dropped with the store.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// One etcd watch per prefix, shared by this process's watchers.
+    fanout: crate::fanout::Fanout,
 }
 
 impl EtcdStore {
@@ -158,13 +160,24 @@ impl EtcdStore {
                 )));
             }
         };
-        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let watch_client = client
+            .watch_client()
+            .max_decoding_message_size(MAX_RESPONSE);
+        let codec = Codec::new(options.key_prefix);
+        let opener = watch::Opener {
+            client: watch_client.clone(),
+            codec: codec.clone(),
+            timeout: options.request_timeout,
+            shutdown: shutdown_rx,
+        };
         let store = EtcdStore {
             kv: client.kv_client().max_decoding_message_size(MAX_RESPONSE),
-            watch: client
-                .watch_client()
-                .max_decoding_message_size(MAX_RESPONSE),
-            codec: Codec::new(options.key_prefix),
+            watch: watch_client,
+            codec,
+            fanout: crate::fanout::Fanout::new(Arc::new(move |prefix, next| {
+                Box::pin(opener.clone().open(prefix, next))
+            })),
             request_timeout: options.request_timeout,
             compacted: AtomicI64::new(0),
             closed: AtomicBool::new(false),

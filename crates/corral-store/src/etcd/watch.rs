@@ -1,8 +1,9 @@
 //! Watch streams on top of etcd watches, re-established transparently.
 //!
-//! Each [`Store::watch`](crate::Store::watch) gets its own etcd watch
-//! (`prev_kv` on) and a task that converts etcd's responses into batches,
-//! one batch per etcd response. The task remembers `next`, the first
+//! [`Store::watch`](crate::Store::watch) subscribes to the shared watch of
+//! its prefix (`crate::fanout`), which opens etcd watches through
+//! [`Opener`]. Each etcd watch (`prev_kv` on) has a task that converts
+//! etcd's responses into batches, one batch per etcd response. The task remembers `next`, the first
 //! revision it has not delivered yet. When the etcd stream breaks (the
 //! member died, the connection dropped, the member lost its leader) the task
 //! opens a new etcd watch from `next`, retrying with backoff for as long as
@@ -33,12 +34,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl EtcdStore {
     pub(super) async fn open_watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
-        let deadline = self.deadline();
         let next = if from <= 0 {
             // Linearizable, so a write acknowledged before this call is never
             // delivered, whichever member serves the watch and however far
             // behind it is.
-            self.revision_within(deadline).await? + 1
+            self.revision_within(self.deadline()).await? + 1
         } else {
             let compacted = self.known_compacted();
             if from < compacted {
@@ -49,18 +49,35 @@ impl EtcdStore {
             }
             from
         };
-        let (key, end) = self.codec.prefix_range(prefix);
+        self.fanout.watch(prefix, next).await
+    }
+}
+
+/// What opening a watch of its own needs; the shared watches (`fanout`)
+/// call it for each backend watch.
+#[derive(Clone)]
+pub(super) struct Opener {
+    pub(super) client: WatchClient,
+    pub(super) codec: Codec,
+    pub(super) timeout: Duration,
+    pub(super) shutdown: watch::Receiver<bool>,
+}
+
+impl Opener {
+    /// An etcd watch of `prefix` from `next` (`> 0`) with its pumping task.
+    pub(super) async fn open(self, prefix: String, next: Revision) -> Result<WatchStream> {
+        let (key, end) = self.codec.prefix_range(&prefix);
         let mut watcher = Watcher {
-            client: self.watch.clone(),
-            codec: self.codec.clone(),
+            client: self.client,
+            codec: self.codec,
             key,
             end,
             next,
-            timeout: self.request_timeout,
+            timeout: self.timeout,
         };
-        let opened = watcher.open(deadline).await?;
+        let opened = watcher.open(Deadline::after(self.timeout)).await?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        tokio::spawn(watcher.run(opened, tx, self.shutdown.subscribe()));
+        tokio::spawn(watcher.run(opened, tx, self.shutdown));
         Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })))
