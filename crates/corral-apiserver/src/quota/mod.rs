@@ -174,7 +174,9 @@ pub(crate) async fn admit_create(ctx: &Ctx, obj: &Value, dry_run: bool) -> ApiRe
     if mirrored.is_empty() {
         return Ok(());
     }
-    let to_charge = match decide(ctx, obj, &mirrored) {
+    let name = encoding::meta_str(obj, "name").unwrap_or("");
+    let delta = usage(ctx.def.group, ctx.def.plural, obj);
+    let to_charge = match decide(ctx, obj, name, &delta, &mirrored) {
         Ok(to_charge) => to_charge,
         // The mirror may trail the store (a recount that lowered usage, a
         // quota just deleted elsewhere): refuse only what the store refuses.
@@ -188,24 +190,27 @@ pub(crate) async fn admit_create(ctx: &Ctx, obj: &Value, dry_run: bool) -> ApiRe
                 })
                 .await?
                 .kvs;
-            decide(ctx, obj, &stored)?
+            decide(ctx, obj, name, &delta, &stored)?
         }
     };
     if dry_run {
         return Ok(());
     }
-    let name = encoding::meta_str(obj, "name").unwrap_or("");
-    let delta = usage(ctx.def.group, ctx.def.plural, obj);
     for (kv, q) in to_charge {
         charge(ctx, name, kv, q, &delta).await?;
     }
     Ok(())
 }
 
-/// The quotas among `quotas` that `obj` must be charged to, or the refusal.
-fn decide(ctx: &Ctx, obj: &Value, quotas: &[KeyValue]) -> ApiResult<Vec<(KeyValue, Value)>> {
-    let name = encoding::meta_str(obj, "name").unwrap_or("");
-    let delta = usage(ctx.def.group, ctx.def.plural, obj);
+/// The quotas among `quotas` that `obj` (named `name`, consuming `delta`)
+/// must be charged to, or the refusal.
+fn decide(
+    ctx: &Ctx,
+    obj: &Value,
+    name: &str,
+    delta: &ResourceList,
+    quotas: &[KeyValue],
+) -> ApiResult<Vec<(KeyValue, Value)>> {
     let is_pod = ctx.def.group.is_empty() && ctx.def.plural == "pods";
     // Every quota's constraints first, then every quota's limits, as upstream.
     let mut decoded = Vec::with_capacity(quotas.len());
@@ -228,7 +233,7 @@ fn decide(ctx: &Ctx, obj: &Value, quotas: &[KeyValue]) -> ApiResult<Vec<(KeyValu
     }
     let mut to_charge = Vec::new();
     for (kv, q) in decoded {
-        if let Verdict::Charge(_) = check(ctx, name, quota_name(&kv), &q, &delta)? {
+        if let Verdict::Charge(_) = check(ctx, name, quota_name(&kv), &q, delta)? {
             to_charge.push((kv, q));
         }
     }
