@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod workloads;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
