@@ -386,7 +386,7 @@ impl FieldSet {
         Value::Object(self.fields_v1_map(false))
     }
 
-    fn fields_v1_map(&self, include_self: bool) -> Map<String, Value> {
+    pub(crate) fn fields_v1_map(&self, include_self: bool) -> Map<String, Value> {
         let mut m = Map::new();
         if include_self && !self.is_empty() {
             m.insert(".".to_string(), Value::Object(Map::new()));

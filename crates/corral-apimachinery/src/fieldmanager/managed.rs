@@ -104,6 +104,12 @@ impl ManagedFieldsEntry {
     /// The entry as JSON (empty strings and a missing time omitted, as Go's
     /// `omitempty` does).
     pub fn to_json(&self) -> Value {
+        self.to_json_with_fields(self.fields.to_fields_v1())
+    }
+
+    /// The entry as JSON with `fields_v1` as its fields (already in FieldsV1
+    /// form), ignoring [`ManagedFieldsEntry::fields`].
+    pub(crate) fn to_json_with_fields(&self, fields_v1: Value) -> Value {
         let mut m = Map::new();
         if !self.manager.is_empty() {
             m.insert("manager".into(), Value::from(self.manager.as_str()));
@@ -116,7 +122,7 @@ impl ManagedFieldsEntry {
             m.insert("time".into(), Value::from(t.as_str()));
         }
         m.insert("fieldsType".into(), Value::from(FIELDS_V1));
-        m.insert("fieldsV1".into(), self.fields.to_fields_v1());
+        m.insert("fieldsV1".into(), fields_v1);
         if let Some(sub) = self.subresource.as_deref().filter(|s| !s.is_empty()) {
             m.insert("subresource".into(), Value::from(sub));
         }
@@ -485,18 +491,28 @@ fn record_create(
 ) -> Result<(), FieldManagerError> {
     // Compared with an empty object, not `field_set`: a new map or list is
     // itself added (FieldsV1 `"."`), as upstream records it.
-    let fields = compare(&Value::Object(Map::new()), new, opts.types)?
-        .exclude_fields(opts.ignored)
-        .added
-        .recursive_difference(opts.ignored)
-        .difference(stripped_fields());
-    if fields.is_empty() {
+    let fields_v1 =
+        match super::created::created_fields_v1(new, opts.types, opts.ignored, stripped_fields()) {
+            Some(walked) => walked?,
+            None => {
+                let fields = compare(&Value::Object(Map::new()), new, opts.types)?
+                    .exclude_fields(opts.ignored)
+                    .added
+                    .recursive_difference(opts.ignored)
+                    .difference(stripped_fields());
+                if fields.is_empty() {
+                    return Ok(());
+                }
+                fields.fields_v1_map(false)
+            }
+        };
+    if fields_v1.is_empty() {
         return Ok(());
     }
-    let mut entry = writer_entry(subresource, opts);
-    entry.fields = fields;
+    let entry = writer_entry(subresource, opts);
+    let json = entry.to_json_with_fields(Value::Object(fields_v1));
     if let Some(meta) = crate::util::ensure_obj(new, &["metadata"]) {
-        meta.insert("managedFields".into(), Value::Array(vec![entry.to_json()]));
+        meta.insert("managedFields".into(), Value::Array(vec![json]));
     }
     Ok(())
 }

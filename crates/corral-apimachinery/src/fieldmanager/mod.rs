@@ -17,6 +17,7 @@
 pub mod apply;
 pub mod builtin_types;
 pub mod conflict;
+mod created;
 pub mod fieldpath;
 pub mod managed;
 pub mod structural_types;

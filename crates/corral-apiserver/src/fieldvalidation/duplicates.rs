@@ -1,21 +1,22 @@
 //! Duplicate keys in a JSON body. `serde_json::Value` keeps the last of two
 //! equal keys silently, so the raw bytes are walked once more, with paths.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Paths (`metadata.labels.a`, `spec.items[1].name`) of keys that appear
 /// twice in one JSON object. Empty for bodies that are not valid JSON: the
 /// decoder reports those.
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
+    let mut path = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let walker = Walker {
-        path: String::new(),
+        path: &mut path,
         found: &mut found,
-        depth: 0,
     };
     if walker.deserialize(&mut de).is_err() {
         return Vec::new();
@@ -26,20 +27,47 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
 /// Deeper bodies are rejected by serde_json's own recursion limit (128).
 const MAX_DEPTH: usize = 128;
 
-struct Walker<'a> {
-    path: String,
-    found: &'a mut Vec<String>,
-    depth: usize,
+/// Every body is walked on every write, so the walk allocates only for
+/// keys with escapes and for paths of duplicates actually found: keys are
+/// borrowed from the body and the path is a stack of them, rendered on demand.
+enum Step<'de> {
+    Key(Cow<'de, str>),
+    Index(usize),
 }
 
-impl<'de> DeserializeSeed<'de> for Walker<'_> {
+struct Walker<'p, 'de> {
+    path: &'p mut Vec<Step<'de>>,
+    found: &'p mut Vec<String>,
+}
+
+fn render(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Step::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
+impl<'de> DeserializeSeed<'de> for Walker<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Walker<'_> {
+impl<'de> Visitor<'de> for Walker<'_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -66,17 +94,20 @@ impl<'de> Visitor<'de> for Walker<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.path.len() > MAX_DEPTH {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
         let mut i = 0usize;
         loop {
+            self.path.push(Step::Index(i));
             let child = Walker {
-                path: format!("{}[{i}]", self.path),
+                path: &mut *self.path,
                 found: &mut *self.found,
-                depth: self.depth + 1,
             };
-            if child.depth > MAX_DEPTH {
-                return Ok(());
-            }
-            if seq.next_element_seed(child)?.is_none() {
+            let more = seq.next_element_seed(child);
+            self.path.pop();
+            if more?.is_none() {
                 return Ok(());
             }
             i += 1;
@@ -84,28 +115,78 @@ impl<'de> Visitor<'de> for Walker<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{key}", self.path)
-            };
+        if self.path.len() > MAX_DEPTH {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        let mut seen = SeenKeys::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            self.path.push(Step::Key(key.clone()));
             if !seen.insert(key) {
-                self.found.push(path.clone());
+                self.found.push(render(self.path));
             }
             let child = Walker {
-                path,
+                path: &mut *self.path,
                 found: &mut *self.found,
-                depth: self.depth + 1,
             };
-            if child.depth > MAX_DEPTH {
-                map.next_value::<serde::de::IgnoredAny>()?;
-                continue;
-            }
-            map.next_value_seed(child)?;
+            let walked = map.next_value_seed(child);
+            self.path.pop();
+            walked?;
         }
         Ok(())
+    }
+}
+
+/// The keys of one object so far: a short list scanned linearly (most
+/// objects have a handful of keys), a hash set once it grows.
+#[derive(Default)]
+struct SeenKeys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> SeenKeys<'de> {
+    const FEW: usize = 16;
+
+    /// Whether `key` is new.
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+        if !self.many.is_empty() {
+            return self.many.insert(key);
+        }
+        if self.few.contains(&key) {
+            return false;
+        }
+        self.few.push(key);
+        if self.few.len() > Self::FEW {
+            self.many.extend(self.few.drain(..));
+        }
+        true
+    }
+}
+
+/// A map key, borrowed from the body unless it holds escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
     }
 }
 
@@ -120,6 +201,17 @@ mod tests {
             duplicate_fields(body),
             vec!["metadata.name", "metadata.labels.x", "items[0].k"]
         );
+    }
+
+    #[test]
+    fn escaped_keys_and_large_objects() {
+        assert_eq!(duplicate_fields(br#"{"ab":1,"a\u0062":2}"#), vec!["ab"]);
+        let mut body = String::from("{\"m\":{");
+        for i in 0..100 {
+            body.push_str(&format!("\"k{i}\":{i},"));
+        }
+        body.push_str("\"k7\":0,\"k99\":1}}");
+        assert_eq!(duplicate_fields(body.as_bytes()), vec!["m.k7", "m.k99"]);
     }
 
     #[test]
