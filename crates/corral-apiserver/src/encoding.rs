@@ -76,6 +76,40 @@ pub fn write_with_rv(stored: &[u8], rv: Revision, out: &mut BytesMut) {
     }
 }
 
+/// Append the `PartialObjectMetadata` of a stored object with
+/// `metadata.resourceVersion` set to `rv`, copying the stored metadata's
+/// bytes: only the metadata is scanned, never parsed into values, and the
+/// rest of the object is not read. Metadata-only watches (the garbage
+/// collector's, on every resource) send one of these per write. `false`
+/// (nothing written) when the bytes were not written by
+/// [`encode_stored`]; the caller then takes the general path.
+pub fn write_partial_with_rv(stored: &[u8], rv: Revision, out: &mut BytesMut) -> bool {
+    if !stored.starts_with(METADATA_PREFIX) {
+        return false;
+    }
+    // The metadata object starts at the prefix's last byte (`{`).
+    let start = METADATA_PREFIX.len() - 1;
+    let mut values =
+        serde_json::Deserializer::from_slice(&stored[start..]).into_iter::<serde::de::IgnoredAny>();
+    if !matches!(values.next(), Some(Ok(_))) {
+        return false;
+    }
+    let end = start + values.byte_offset();
+    // Between the metadata's braces.
+    let fields = &stored[METADATA_PREFIX.len()..end - 1];
+    out.put_slice(b"{\"apiVersion\":\"");
+    out.put_slice(META_V1.as_bytes());
+    out.put_slice(b"\",\"kind\":\"PartialObjectMetadata\",\"metadata\":{\"resourceVersion\":\"");
+    out.put_slice(rv.to_string().as_bytes());
+    out.put_u8(b'"');
+    if !fields.is_empty() {
+        out.put_u8(b',');
+        out.put_slice(fields);
+    }
+    out.put_slice(b"}}");
+    true
+}
+
 /// Parse a stored object into a value with its resourceVersion.
 pub fn decode_stored(kv: &KeyValue) -> ApiResult<Value> {
     let mut v: Value = serde_json::from_slice(&kv.value)
@@ -335,6 +369,44 @@ mod tests {
         write_with_rv(br#"{"kind":"X","metadata":{"name":"n"}}"#, 3, &mut out);
         let back: Value = serde_json::from_slice(&out).expect("valid json");
         assert_eq!(back["metadata"]["resourceVersion"], "3");
+    }
+
+    #[test]
+    fn partial_metadata_from_stored_bytes_equals_the_parsed_form() {
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "a", "namespace": "n", "uid": "u",
+                                "labels": {"x": "}{\"]"}, "ownerReferences": [{"uid": "o"}],
+                                "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {}}}]},
+                   "data": {"k": "v", "metadata": "{\"not\": \"this\"}"}}),
+            json!({"kind": "X"}),
+            json!({"metadata": {"name": "only"}}),
+        ];
+        for obj in objects {
+            let stored = encode_stored(&obj).expect("encode");
+            let kv = KeyValue {
+                key: "/k".into(),
+                value: stored.clone(),
+                create_revision: 5,
+                mod_revision: 11,
+            };
+            let mut out = BytesMut::new();
+            assert!(write_partial_with_rv(&stored, 11, &mut out));
+            let spliced: Value = serde_json::from_slice(&out).expect("valid json");
+            assert_eq!(spliced, partial_from_stored(&kv).expect("parse"), "{obj}");
+        }
+        let mut out = BytesMut::new();
+        assert!(!write_partial_with_rv(
+            br#"{"kind":"X","metadata":{}}"#,
+            1,
+            &mut out
+        ));
+        assert!(!write_partial_with_rv(
+            br#"{"metadata":{"name":"#,
+            1,
+            &mut out
+        ));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -234,8 +234,11 @@ impl Encoder {
         let fast = parsed.is_none()
             && matches!(self.ctx.output, Output::Json | Output::PartialList)
             && self.ctx.def.conversion.is_none();
+        let partial = parsed.is_none() && self.ctx.output == Output::PartialObject;
         if fast {
             encoding::write_with_rv(&kv.value, kv.mod_revision, out);
+        } else if partial && encoding::write_partial_with_rv(&kv.value, kv.mod_revision, out) {
+            // Metadata copied from the stored bytes.
         } else {
             let value = match (parsed, self.ctx.output) {
                 (None, Output::PartialObject) => encoding::partial_from_stored(kv),
