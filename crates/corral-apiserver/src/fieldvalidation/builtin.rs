@@ -140,16 +140,30 @@ pub fn remove_path(obj: &mut Value, path: &[Step]) {
 
 /// `spec.containers[0].name`, upstream's rendering of a field path.
 pub fn render(path: &[Step]) -> String {
+    render_steps(path.iter().map(|step| match step {
+        Step::Key(k) => StepRef::Key(k),
+        Step::Index(i) => StepRef::Index(*i),
+    }))
+}
+
+/// A borrowed [`Step`], for paths whose keys are not owned strings.
+pub(crate) enum StepRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// [`render`] over borrowed steps.
+pub(crate) fn render_steps<'a>(path: impl IntoIterator<Item = StepRef<'a>>) -> String {
     let mut out = String::new();
     for step in path {
         match step {
-            Step::Key(k) => {
+            StepRef::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');
                 }
                 out.push_str(k);
             }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
+            StepRef::Index(i) => out.push_str(&format!("[{i}]")),
         }
     }
     out

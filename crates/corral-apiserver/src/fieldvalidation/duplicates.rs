@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+use super::builtin::{StepRef, render_steps};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Paths (`metadata.labels.a`, `spec.items[1].name`) of keys that appear
@@ -41,23 +42,10 @@ struct Walker<'p, 'de> {
 }
 
 fn render(path: &[Step<'_>]) -> String {
-    let mut out = String::new();
-    for step in path {
-        match step {
-            Step::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Step::Index(i) => {
-                out.push('[');
-                out.push_str(&i.to_string());
-                out.push(']');
-            }
-        }
-    }
-    out
+    render_steps(path.iter().map(|step| match step {
+        Step::Key(k) => StepRef::Key(k),
+        Step::Index(i) => StepRef::Index(*i),
+    }))
 }
 
 impl<'de> DeserializeSeed<'de> for Walker<'_, 'de> {
