@@ -494,17 +494,12 @@ fn record_create(
     let fields_v1 =
         match super::created::created_fields_v1(new, opts.types, opts.ignored, stripped_fields()) {
             Some(walked) => walked?,
-            None => {
-                let fields = compare(&Value::Object(Map::new()), new, opts.types)?
-                    .exclude_fields(opts.ignored)
-                    .added
-                    .recursive_difference(opts.ignored)
-                    .difference(stripped_fields());
-                if fields.is_empty() {
-                    return Ok(());
-                }
-                fields.fields_v1_map(false)
-            }
+            None => compare(&Value::Object(Map::new()), new, opts.types)?
+                .exclude_fields(opts.ignored)
+                .added
+                .recursive_difference(opts.ignored)
+                .difference(stripped_fields())
+                .fields_v1_map(false),
         };
     if fields_v1.is_empty() {
         return Ok(());
