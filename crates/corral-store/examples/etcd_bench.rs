@@ -10,7 +10,10 @@
 //!
 //! Phases, each with `--tasks` concurrent tasks (default 32):
 //! 1. create-if-absent transactions of 1 KiB values through `EtcdStore::create`;
-//! 2. the same transaction (`mod_revision == 0` then put) through etcd-client;
+//! 2. the same transaction (`mod_revision == 0` then put) through etcd-client,
+//!    on the store's transport (`--raw-transport direct`, the default: the
+//!    same client costs, so the difference is the store's own) or on
+//!    etcd-client's default balanced channel (`--raw-transport tonic`);
 //! 3. random gets of the phase-1 keys through `EtcdStore::get`, then through
 //!    etcd-client.
 //!
@@ -34,12 +37,16 @@ struct Args {
     gets: usize,
     tasks: usize,
     etcd_pids: Vec<u32>,
+    /// The raw phases' transport: `direct` is the store's own (one HTTP/2
+    /// connection, `corral_store::etcd::client`), `tonic` etcd-client's
+    /// default balanced channel.
+    raw_transport: String,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!(
         "usage: etcd_bench --endpoints URL[,URL...] [--creates N] [--gets N] [--tasks N] \
-         [--etcd-pids PID,PID,...] ({problem})"
+         [--etcd-pids PID,PID,...] [--raw-transport direct|tonic] ({problem})"
     );
     std::process::exit(2);
 }
@@ -51,6 +58,7 @@ fn parse_args() -> Args {
         gets: 40_000,
         tasks: 32,
         etcd_pids: Vec::new(),
+        raw_transport: "direct".to_string(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -67,6 +75,9 @@ fn parse_args() -> Args {
             "--creates" => args.creates = number(),
             "--gets" => args.gets = number(),
             "--tasks" => args.tasks = number().max(1),
+            "--raw-transport" if matches!(value.as_str(), "direct" | "tonic") => {
+                args.raw_transport = value.clone()
+            }
             "--etcd-pids" => {
                 args.etcd_pids = value
                     .split(',')
@@ -246,18 +257,28 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let raw = match etcd_client::Client::connect(&args.endpoints, None).await {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("connect: {e}");
-            std::process::exit(1);
-        }
+    let raw = if args.raw_transport == "tonic" {
+        etcd_client::Client::connect(&args.endpoints, None)
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        corral_store::etcd::client(&EtcdOptions {
+            endpoints: args.endpoints.clone(),
+            ..EtcdOptions::default()
+        })
+        .await
+        .map_err(|e| e.to_string())
     };
+    let raw = raw.unwrap_or_else(|e| {
+        eprintln!("connect: {e}");
+        std::process::exit(1);
+    });
     println!(
-        "etcd at {} (member pids {:?}), {} tasks, 1 KiB values",
+        "etcd at {} (member pids {:?}), {} tasks, 1 KiB values, raw transport {}",
         args.endpoints.join(","),
         args.etcd_pids,
-        args.tasks
+        args.tasks,
+        args.raw_transport
     );
     let value = Bytes::from(vec![b'x'; 1024]);
 

@@ -25,21 +25,6 @@ fn fresh_prefix() -> String {
     format!("/t-{}", uuid::Uuid::new_v4())
 }
 
-/// The member that is the raft leader now, asked of each member directly.
-async fn leader(cluster: &EtcdCluster) -> usize {
-    for (n, endpoint) in cluster.endpoints().iter().enumerate() {
-        let mut client = etcd_client::Client::connect([endpoint], None)
-            .await
-            .expect("connect to one member");
-        let status = client.status().await.expect("member status");
-        let me = status.header().map(|h| h.member_id());
-        if me == Some(status.leader()) {
-            return n;
-        }
-    }
-    panic!("no member reports being the leader");
-}
-
 /// Reads `stream` until an event at or past `last` arrived.
 async fn events_through(stream: &mut WatchStream, last: Revision, what: &str) -> Vec<Event> {
     let mut out: Vec<Event> = Vec::new();
@@ -88,7 +73,7 @@ async fn killing_the_leader_under_write_load_loses_no_acknowledged_write() {
     // they are not re-sent, see call.rs), so that bounds the pause.
     let timeout = Duration::from_secs(2);
     let store = cluster.store(&prefix, timeout).await;
-    let victim = leader(&cluster).await;
+    let victim = cluster.leader().await;
     let pinned = cluster
         .store_on(vec![cluster.endpoints()[victim].clone()], &prefix, timeout)
         .await;

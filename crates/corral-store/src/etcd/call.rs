@@ -2,9 +2,9 @@
 //! retries only where they are safe, and etcd's errors sorted into what the
 //! [`Store`](crate::Store) contract can say about them.
 //!
-//! Why retry at all: the client balances requests over all endpoints and
-//! connects lazily, so while a member is down a request routed to it fails
-//! at once with a connect error although the other members would answer.
+//! Why retry at all: the channel connects lazily, so while a member is down
+//! a request that needed a new connection may fail at once although the
+//! other members would answer (the next attempt connects elsewhere).
 //! Such a request never reached etcd, so it is retried (even a write).
 //! A request that may have reached etcd and then failed (the connection
 //! dropped mid-request, the leader changed while the proposal was in flight,
@@ -128,10 +128,14 @@ fn classify_status(code: Code, message: &str) -> Failure {
     }
 }
 
-/// A transport error from before the request was written: the connection
-/// to the chosen endpoint could not be made (tonic connects lazily and
-/// reports the failure on the request that needed the connection).
+/// A transport error from before the request was written: no connection to
+/// any member could be made, or the connection closed before the request
+/// went out (the channel connects lazily and reports the failure on the
+/// request that needed the connection).
 fn connect_failed(message: &str) -> bool {
+    if message.starts_with(super::channel::NOT_SENT) {
+        return true;
+    }
     let m = message.to_ascii_lowercase();
     m.contains("error trying to connect")
         || m.contains("tcp connect error")

@@ -10,6 +10,7 @@
 //!   re-opening it after the last delivered revision;
 //! - `call.rs`: the deadline, retry and error-mapping rules every request
 //!   follows;
+//! - `channel.rs`: the client's transport, one HTTP/2 connection at a time;
 //! - `codec.rs`: the key prefix and key-value conversion.
 //!
 //! # Compaction
@@ -27,6 +28,7 @@
 //! seen the same way, as a store compaction at `C + 1`.
 
 mod call;
+mod channel;
 mod codec;
 mod kv;
 mod watch;
@@ -38,9 +40,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{
-    Certificate, Client, ConnectOptions, Identity, KvClient, TlsOptions, WatchClient,
-};
+use etcd_client::{Client, ConnectOptions, KvClient, WatchClient};
 
 use self::codec::Codec;
 use crate::{
@@ -51,8 +51,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct EtcdOptions {
     /// Client URLs of the members, `http://host:port` or `https://host:port`.
-    /// Requests are balanced over all of them; list every member so that any
-    /// one may be down.
+    /// Requests go to one member at a time and move to the next when it
+    /// fails; list every member so that any one may be down.
     pub endpoints: Vec<String>,
     /// Every Corral key lives under this etcd key prefix (for example
     /// `"/corral"`), which is stripped from the keys the store returns.
@@ -121,6 +121,72 @@ pub struct EtcdStore {
     fanout: crate::fanout::Fanout,
 }
 
+/// An etcd-client [`Client`] on the store's transport (one HTTP/2
+/// connection at a time, see `channel.rs`), connected within
+/// `options.dial_timeout`. The store uses it; so do tools that must speak
+/// to etcd the same way without the store (the raw benchmark).
+pub async fn client(options: &EtcdOptions) -> Result<Client> {
+    let endpoints = leader_first(options).await;
+    let channel =
+        channel::DirectChannel::new(&endpoints, options.tls.as_ref(), options.dial_timeout)?;
+    // A member cut off from the others fails requests and watches at once
+    // ("no leader") instead of serving stale data or stalling; the channel
+    // then moves to another member.
+    let connect = ConnectOptions::new().with_require_leader(true);
+    let connecting = Client::from_channel(channel.into_etcd_channel(), Some(connect));
+    match tokio::time::timeout(options.dial_timeout, connecting).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(call::classify(&e).into_store_error()),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "etcd at {:?}: no connection within {:?}",
+            options.endpoints, options.dial_timeout
+        ))),
+    }
+}
+
+/// The endpoints, the current leader's first. The channel talks to one
+/// member at a time, and a write sent to a follower is forwarded to the
+/// leader: one more network hop, and CPU on both members. Leadership moves;
+/// this only orders the first choice, and after a failure the channel goes
+/// round the list. Members that do not answer within the dial timeout
+/// keep their place.
+async fn leader_first(options: &EtcdOptions) -> Vec<String> {
+    if options.endpoints.len() < 2 {
+        return options.endpoints.clone();
+    }
+    let probes = options
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(index, endpoint)| async move {
+            let channel = channel::DirectChannel::new(
+                std::slice::from_ref(endpoint),
+                options.tls.as_ref(),
+                options.dial_timeout,
+            )
+            .ok()?;
+            let status = tokio::time::timeout(options.dial_timeout, async {
+                let mut client = Client::from_channel(channel.into_etcd_channel(), None).await?;
+                client.status().await
+            })
+            .await
+            .ok()?
+            .ok()?;
+            (status.header()?.member_id() == status.leader()).then_some(index)
+        });
+    let leader = futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .flatten()
+        .next();
+    let mut ordered = options.endpoints.clone();
+    if let Some(leader) = leader {
+        let endpoint = ordered.remove(leader);
+        ordered.insert(0, endpoint);
+    }
+    ordered
+}
+
 impl EtcdStore {
     /// Connects to the cluster and checks, within `dial_timeout`, that it
     /// answers: a wrong endpoint or certificate fails here rather than at the
@@ -135,31 +201,7 @@ impl EtcdStore {
                 "etcd request_timeout and dial_timeout must be positive".to_string(),
             ));
         }
-        let mut connect = ConnectOptions::new()
-            .with_connect_timeout(options.dial_timeout)
-            // Notices a member that vanished without closing its connections
-            // (a partition) so that its watch streams break and are re-opened
-            // elsewhere. etcd refuses pings more often than every 5 s, and
-            // pings on idle connections, by default.
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
-            .with_keep_alive_while_idle(false)
-            // A member cut off from the others fails requests and watches at
-            // once ("no leader") instead of serving stale data or stalling.
-            .with_require_leader(true);
-        if let Some(tls) = &options.tls {
-            connect = connect.with_tls(tls_options(tls)?);
-        }
-        let connecting = Client::connect(&options.endpoints, Some(connect));
-        let client = match tokio::time::timeout(options.dial_timeout, connecting).await {
-            Ok(Ok(client)) => client,
-            Ok(Err(e)) => return Err(call::classify(&e).into_store_error()),
-            Err(_) => {
-                return Err(StoreError::Unavailable(format!(
-                    "etcd at {:?}: no connection within {:?}",
-                    options.endpoints, options.dial_timeout
-                )));
-            }
-        };
+        let client = client(&options).await?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let watch_client = client
             .watch_client()
@@ -225,29 +267,6 @@ impl EtcdStore {
     fn known_compacted(&self) -> Revision {
         self.compacted.load(Ordering::Acquire)
     }
-}
-
-fn tls_options(tls: &EtcdTls) -> Result<TlsOptions> {
-    let read = |path: &PathBuf, what: &str| {
-        std::fs::read(path)
-            .map_err(|e| StoreError::Internal(format!("etcd TLS {what} {}: {e}", path.display())))
-    };
-    let mut options =
-        TlsOptions::new().ca_certificate(Certificate::from_pem(read(&tls.ca_file, "CA")?));
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let identity =
-                Identity::from_pem(read(cert, "certificate")?, read(key, "private key")?);
-            options = options.identity(identity);
-        }
-        (None, None) => {}
-        _ => {
-            return Err(StoreError::Internal(
-                "etcd TLS: give both cert_file and key_file, or neither".to_string(),
-            ));
-        }
-    }
-    Ok(options)
 }
 
 #[async_trait]

@@ -133,6 +133,43 @@ impl EtcdCluster {
         }
     }
 
+    /// The member that is the raft leader now, asked of each member directly.
+    pub async fn leader(&self) -> usize {
+        for (n, endpoint) in self.endpoints().iter().enumerate() {
+            let mut client = etcd_client::Client::connect([endpoint], None)
+                .await
+                .expect("connect to one member");
+            let status = client.status().await.expect("member status");
+            let me = status.header().map(|h| h.member_id());
+            if me == Some(status.leader()) {
+                return n;
+            }
+        }
+        panic!("no member reports being the leader");
+    }
+
+    /// gRPC requests of `method` (`"Txn"`, `"Range"`, ...) that member `n`
+    /// has answered, from its Prometheus metrics.
+    pub async fn handled(&self, n: usize, method: &str) -> u64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.endpoints()[n]
+            .trim_start_matches("http://")
+            .to_string();
+        let mut conn = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect to the member's metrics");
+        conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+            .await
+            .expect("ask for metrics");
+        let mut text = String::new();
+        conn.read_to_string(&mut text).await.expect("read metrics");
+        let label = format!("grpc_method=\"{method}\"");
+        text.lines()
+            .filter(|l| l.starts_with("grpc_server_handled_total{") && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
     /// `kill -9` member `n` and wait until it is gone.
     pub async fn kill_member(&self, n: usize) {
         self.script_async(vec!["kill-member".into(), n.to_string()])
