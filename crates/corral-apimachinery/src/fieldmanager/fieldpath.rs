@@ -61,7 +61,13 @@ impl PathElement {
     /// The FieldsV1 key of this element (`f:name`, `k:{..}`, `v:..`, `i:N`).
     pub fn serialize(&self) -> String {
         match self {
-            PathElement::Field(name) => format!("f:{name}"),
+            // The most frequent key by far; `format!` costs more than the copy.
+            PathElement::Field(name) => {
+                let mut key = String::with_capacity(name.len() + 2);
+                key.push_str("f:");
+                key.push_str(name);
+                key
+            }
             PathElement::Key(fields) => {
                 let parts: Vec<String> = fields
                     .iter()

@@ -568,7 +568,29 @@ pub(crate) fn track(
 }
 
 pub(crate) fn normalize_time(now: &str) -> String {
+    // The server passes its clock already in this form; parsing and
+    // formatting it again on every write showed up in profiles.
+    if is_rfc3339_utc_seconds(now) {
+        return now.to_string();
+    }
     parse_time(now).map_or_else(|| now.to_string(), format_rfc3339_utc)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` without a leap second: the form
+/// [`format_rfc3339_utc`] writes. Such a string normalizes to itself: if it
+/// is a valid time, formatting gives the same digits; if it is not, it is
+/// kept as given either way.
+fn is_rfc3339_utc_seconds(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+        && b[17] < b'6'
 }
 
 /// Upstream cap-managers manager: while there are more than
@@ -689,4 +711,25 @@ fn equal_except(a: &Value, b: &Value, path: &[&str]) -> bool {
             Some(bv) if k == head => equal_except(av, bv, rest),
             Some(bv) => av == bv,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_time;
+
+    #[test]
+    fn times_normalize_to_utc_seconds() {
+        let cases = [
+            ("2026-11-27T03:04:05Z", "2026-11-27T03:04:05Z"),
+            ("2026-11-27T03:04:05+01:00", "2026-11-27T02:04:05Z"),
+            ("2026-11-27T03:04:05.123456Z", "2026-11-27T03:04:05Z"),
+            ("not a time", "not a time"),
+            // Canonical in shape but not a valid time: kept as given, as the
+            // parsing path keeps it.
+            ("2026-13-45T03:04:05Z", "2026-13-45T03:04:05Z"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(normalize_time(given), want, "{given:?}");
+        }
+    }
 }

@@ -69,6 +69,12 @@ pub enum FieldManagerError {
 /// `kubectl/v1.37.0 (linux/amd64) kubernetes/abc` gives `kubectl`.
 pub fn default_manager(user_agent: &str) -> String {
     let prefix = user_agent.split('/').next().unwrap_or("");
+    // Nearly every user agent is printable ASCII: no per-character check.
+    if prefix.len() <= FIELD_MANAGER_MAX_LENGTH
+        && prefix.bytes().all(|b| (b' '..=b'~').contains(&b))
+    {
+        return prefix.to_string();
+    }
     let mut out = String::new();
     for c in prefix.chars().filter(|c| is_go_print(*c)) {
         if out.len() + c.len_utf8() > FIELD_MANAGER_MAX_LENGTH {
