@@ -81,3 +81,67 @@ async fn writes_go_to_the_leader_and_follow_it_when_it_dies() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_quorum_fails_fast_and_service_resumes_with_quorum() {
+    let cluster = EtcdCluster::start();
+    let leader = cluster.leader().await;
+    let store = cluster.store(&fresh_prefix(), Duration::from_secs(3)).await;
+    store
+        .create("/before", Bytes::from_static(b"v"))
+        .await
+        .expect("create with quorum");
+
+    // The member the store talks to loses both peers: it stays up but has
+    // no leader, and must not hold requests until their deadline passes
+    // silently or answer them from stale state.
+    let followers: Vec<usize> = (0..3).filter(|&n| n != leader).collect();
+    for &n in &followers {
+        cluster.kill_member(n).await;
+    }
+    let started = std::time::Instant::now();
+    match store.create("/during", Bytes::from_static(b"v")).await {
+        Err(corral_store::StoreError::Unavailable(e)) => {
+            eprintln!("without quorum: {e} after {:?}", started.elapsed())
+        }
+        other => panic!("create without quorum: {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "a create without quorum took {waited:?} to fail (request timeout 3 s)"
+    );
+    // By now the member has noticed it lost quorum and says so ("no
+    // leader"); the store, retrying until its deadline, reports that
+    // rather than silence.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    match store.create("/during2", Bytes::from_static(b"v")).await {
+        Err(corral_store::StoreError::Unavailable(e)) => {
+            eprintln!("still without quorum: {e}");
+            assert!(
+                e.contains("no leader") || e.contains("no etcd member accepts"),
+                "the refusal names its cause: {e}"
+            );
+        }
+        other => panic!("create without quorum: {other:?}"),
+    }
+
+    // One peer back: quorum again, and the same store serves without a
+    // restart.
+    cluster.start_member(followers[0]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.create("/after", Bytes::from_static(b"v")).await {
+            Ok(_) => break,
+            Err(corral_store::StoreError::Unavailable(e)) => {
+                assert!(std::time::Instant::now() < deadline, "no recovery: {e}");
+            }
+            // An earlier attempt may have been applied before its answer was
+            // lost.
+            Err(corral_store::StoreError::AlreadyExists { .. }) => break,
+            Err(e) => panic!("create after quorum returned: {e:?}"),
+        }
+    }
+    assert!(store.get("/before").await.expect("get").is_some());
+    assert!(store.get("/after").await.expect("get").is_some());
+}
