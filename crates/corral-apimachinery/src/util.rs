@@ -240,7 +240,7 @@ pub(crate) fn parse_time(s: &str) -> Option<OffsetDateTime> {
 }
 
 /// Formats a time as Go's `time.RFC3339` in UTC (second precision, "Z").
-pub(crate) fn format_rfc3339_utc(t: OffsetDateTime) -> String {
+pub fn format_rfc3339_utc(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

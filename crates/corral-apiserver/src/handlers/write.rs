@@ -25,10 +25,7 @@ pub(crate) const MAX_CAS_RETRIES: usize = 32;
 const CAS_RETRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    corral_apimachinery::util::format_rfc3339_utc(time::OffsetDateTime::now_utc())
 }
 
 /// Decode the body and check (or default) its apiVersion and kind against the endpoint.
