@@ -1,12 +1,13 @@
 //! The etcd store's transport on a real 3-member cluster: requests go to the
-//! leader over one connection, and move to another member when that one
-//! dies.
+//! leader over one connection, move to another member when that one dies or
+//! loses quorum, and follow the leadership when it moves.
 
 mod etcd_support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use corral_store::etcd::{EtcdOptions, EtcdStore};
 use corral_store::{RangeRequest, Store};
 use etcd_support::EtcdCluster;
 
@@ -144,4 +145,58 @@ async fn a_member_without_quorum_fails_fast_and_service_resumes_with_quorum() {
     }
     assert!(store.get("/before").await.expect("get").is_some());
     assert!(store.get("/after").await.expect("get").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_follows_a_leadership_transfer() {
+    let cluster = EtcdCluster::start();
+    let endpoints = cluster.endpoints();
+    let store = EtcdStore::connect(EtcdOptions {
+        endpoints: endpoints.clone(),
+        key_prefix: fresh_prefix(),
+        leader_check_interval: Duration::from_millis(300),
+        ..EtcdOptions::default()
+    })
+    .await
+    .expect("connect");
+    let leader = cluster.leader().await;
+    let target = (leader + 1) % 3;
+    let target_id = etcd_client::Client::connect([&endpoints[target]], None)
+        .await
+        .expect("connect to the target")
+        .status()
+        .await
+        .expect("target status")
+        .header()
+        .expect("header")
+        .member_id();
+    etcd_client::Client::connect([&endpoints[leader]], None)
+        .await
+        .expect("connect to the leader")
+        .move_leader(target_id)
+        .await
+        .expect("move the leadership");
+    assert_eq!(cluster.leader().await, target, "the leadership moved");
+
+    // A few checks later, new requests go to the new leader.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = txns(&cluster).await;
+    for i in 0..50 {
+        store
+            .create(&format!("/c/{i}"), Bytes::from_static(b"v"))
+            .await
+            .expect("create");
+    }
+    let after = txns(&cluster).await;
+    for n in 0..3 {
+        let sent = after[n] - before[n];
+        if n == target {
+            assert!(sent >= 50, "the new leader answered {sent} of 50 creates");
+        } else {
+            assert_eq!(
+                sent, 0,
+                "member {n} answered {sent} creates after the transfer"
+            );
+        }
+    }
 }

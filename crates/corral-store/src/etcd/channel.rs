@@ -45,6 +45,8 @@ pub(super) const NOT_SENT: &str = "request not sent";
 /// One member's address.
 #[derive(Clone, Debug)]
 struct Member {
+    /// As configured.
+    endpoint: String,
     scheme: Scheme,
     authority: Authority,
     /// `host:port` to dial.
@@ -113,6 +115,34 @@ impl DirectChannel {
     /// In etcd-client's channel type.
     pub(super) fn into_etcd_channel(self) -> etcd_client::Channel {
         etcd_client::Channel::Custom(tower::util::BoxCloneSyncService::new(self))
+    }
+
+    /// The configured endpoint of the member new requests go to, if a
+    /// connection is open.
+    pub(super) fn connected_endpoint(&self) -> Option<String> {
+        self.shared
+            .current()
+            .map(|(_, member)| self.shared.members[member].endpoint.clone())
+    }
+
+    /// Sends new requests to `endpoint` (a configured one) from now on:
+    /// the next request opens a connection to it. Requests and watch
+    /// streams already on the old connection finish there; it closes when
+    /// the last one ends.
+    pub(super) fn prefer(&self, endpoint: &str) {
+        let Some(index) = self
+            .shared
+            .members
+            .iter()
+            .position(|m| m.endpoint == endpoint)
+        else {
+            return;
+        };
+        let mut live = self.shared.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.as_ref().is_some_and(|l| l.member != index) {
+            *live = None;
+        }
+        self.shared.next_member.store(index, Ordering::Relaxed);
     }
 }
 
@@ -320,6 +350,7 @@ fn parse_member(endpoint: &str, tls: bool) -> Result<Member> {
         format!("{host}:{port}")
     };
     Ok(Member {
+        endpoint: endpoint.to_string(),
         scheme,
         authority,
         address,

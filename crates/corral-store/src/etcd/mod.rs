@@ -11,6 +11,7 @@
 //! - `call.rs`: the deadline, retry and error-mapping rules every request
 //!   follows;
 //! - `channel.rs`: the client's transport, one HTTP/2 connection at a time;
+//! - `leader.rs`: keeps that connection on the raft leader;
 //! - `codec.rs`: the key prefix and key-value conversion.
 //!
 //! # Compaction
@@ -31,6 +32,7 @@ mod call;
 mod channel;
 mod codec;
 mod kv;
+mod leader;
 mod watch;
 
 use std::path::PathBuf;
@@ -70,6 +72,10 @@ pub struct EtcdOptions {
     /// The longest a TCP (and TLS) connection attempt to one member may take,
     /// and the time [`EtcdStore::connect`] allows the cluster to answer.
     pub dial_timeout: Duration,
+    /// How often the store checks that it talks to the raft leader (writes
+    /// sent to a follower are forwarded, at a cost to both members), and
+    /// moves to it if not. Zero: never after connecting.
+    pub leader_check_interval: Duration,
 }
 
 impl Default for EtcdOptions {
@@ -80,6 +86,7 @@ impl Default for EtcdOptions {
             tls: None,
             request_timeout: Duration::from_secs(5),
             dial_timeout: Duration::from_secs(2),
+            leader_check_interval: Duration::from_secs(30),
         }
     }
 }
@@ -126,65 +133,27 @@ pub struct EtcdStore {
 /// `options.dial_timeout`. The store uses it; so do tools that must speak
 /// to etcd the same way without the store (the raw benchmark).
 pub async fn client(options: &EtcdOptions) -> Result<Client> {
-    let endpoints = leader_first(options).await;
+    connect_client(options).await.map(|(client, _)| client)
+}
+
+/// The client and its channel, which the store keeps on the leader.
+async fn connect_client(options: &EtcdOptions) -> Result<(Client, channel::DirectChannel)> {
+    let endpoints = leader::leader_first(options).await;
     let channel =
         channel::DirectChannel::new(&endpoints, options.tls.as_ref(), options.dial_timeout)?;
     // A member cut off from the others fails requests and watches at once
     // ("no leader") instead of serving stale data or stalling; the channel
     // then moves to another member.
     let connect = ConnectOptions::new().with_require_leader(true);
-    let connecting = Client::from_channel(channel.into_etcd_channel(), Some(connect));
+    let connecting = Client::from_channel(channel.clone().into_etcd_channel(), Some(connect));
     match tokio::time::timeout(options.dial_timeout, connecting).await {
-        Ok(Ok(client)) => Ok(client),
+        Ok(Ok(client)) => Ok((client, channel)),
         Ok(Err(e)) => Err(call::classify(&e).into_store_error()),
         Err(_) => Err(StoreError::Unavailable(format!(
             "etcd at {:?}: no connection within {:?}",
             options.endpoints, options.dial_timeout
         ))),
     }
-}
-
-/// The endpoints, the current leader's first. The channel talks to one
-/// member at a time, and a write sent to a follower is forwarded to the
-/// leader: one more network hop, and CPU on both members. Leadership moves;
-/// this only orders the first choice, and after a failure the channel goes
-/// round the list. Members that do not answer within the dial timeout
-/// keep their place.
-async fn leader_first(options: &EtcdOptions) -> Vec<String> {
-    if options.endpoints.len() < 2 {
-        return options.endpoints.clone();
-    }
-    let probes = options
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(index, endpoint)| async move {
-            let channel = channel::DirectChannel::new(
-                std::slice::from_ref(endpoint),
-                options.tls.as_ref(),
-                options.dial_timeout,
-            )
-            .ok()?;
-            let status = tokio::time::timeout(options.dial_timeout, async {
-                let mut client = Client::from_channel(channel.into_etcd_channel(), None).await?;
-                client.status().await
-            })
-            .await
-            .ok()?
-            .ok()?;
-            (status.header()?.member_id() == status.leader()).then_some(index)
-        });
-    let leader = futures::future::join_all(probes)
-        .await
-        .into_iter()
-        .flatten()
-        .next();
-    let mut ordered = options.endpoints.clone();
-    if let Some(leader) = leader {
-        let endpoint = ordered.remove(leader);
-        ordered.insert(0, endpoint);
-    }
-    ordered
 }
 
 impl EtcdStore {
@@ -201,12 +170,12 @@ impl EtcdStore {
                 "etcd request_timeout and dial_timeout must be positive".to_string(),
             ));
         }
-        let client = client(&options).await?;
+        let (client, channel) = connect_client(&options).await?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let watch_client = client
             .watch_client()
             .max_decoding_message_size(MAX_RESPONSE);
-        let codec = Codec::new(options.key_prefix);
+        let codec = Codec::new(options.key_prefix.clone());
         let opener = watch::Opener {
             client: watch_client.clone(),
             codec: codec.clone(),
@@ -231,6 +200,14 @@ impl EtcdStore {
                 "etcd at {:?} does not answer: {e}",
                 options.endpoints
             )));
+        }
+        if options.endpoints.len() > 1 && !options.leader_check_interval.is_zero() {
+            tokio::spawn(leader::follow(
+                client.maintenance_client(),
+                channel,
+                options,
+                store.shutdown.subscribe(),
+            ));
         }
         Ok(Arc::new(store))
     }
