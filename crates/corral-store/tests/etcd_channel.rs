@@ -24,6 +24,33 @@ async fn txns(cluster: &EtcdCluster) -> Vec<u64> {
     counts
 }
 
+/// Makes 50 creates under `dir` and checks that member `leader` answered
+/// all of them and no other member any.
+async fn creates_reach_only(cluster: &EtcdCluster, store: &EtcdStore, dir: &str, leader: usize) {
+    let before = txns(cluster).await;
+    for i in 0..50 {
+        store
+            .create(&format!("{dir}/{i}"), Bytes::from_static(b"v"))
+            .await
+            .expect("create");
+    }
+    let after = txns(cluster).await;
+    for n in 0..3 {
+        let sent = after[n] - before[n];
+        if n == leader {
+            assert!(
+                sent >= 50,
+                "the leader, member {n}, answered {sent} of 50 creates"
+            );
+        } else {
+            assert_eq!(
+                sent, 0,
+                "member {n}, not the leader, answered {sent} creates"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_go_to_the_leader_and_follow_it_when_it_dies() {
     let cluster = EtcdCluster::start();
@@ -31,22 +58,7 @@ async fn writes_go_to_the_leader_and_follow_it_when_it_dies() {
     let store = cluster
         .store(&fresh_prefix(), Duration::from_secs(10))
         .await;
-    let before = txns(&cluster).await;
-    for i in 0..50 {
-        store
-            .create(&format!("/a/{i}"), Bytes::from_static(b"v"))
-            .await
-            .expect("create");
-    }
-    let after = txns(&cluster).await;
-    for n in 0..3 {
-        let sent = after[n] - before[n];
-        if n == leader {
-            assert!(sent >= 50, "the leader answered {sent} of 50 creates");
-        } else {
-            assert_eq!(sent, 0, "follower {n} answered {sent} creates");
-        }
-    }
+    creates_reach_only(&cluster, &store, "/a", leader).await;
 
     // The member it talks to dies: the next writes go elsewhere, within the
     // request timeout (a new leader is elected in about a second).
@@ -180,23 +192,5 @@ async fn the_store_follows_a_leadership_transfer() {
 
     // A few checks later, new requests go to the new leader.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = txns(&cluster).await;
-    for i in 0..50 {
-        store
-            .create(&format!("/c/{i}"), Bytes::from_static(b"v"))
-            .await
-            .expect("create");
-    }
-    let after = txns(&cluster).await;
-    for n in 0..3 {
-        let sent = after[n] - before[n];
-        if n == target {
-            assert!(sent >= 50, "the new leader answered {sent} of 50 creates");
-        } else {
-            assert_eq!(
-                sent, 0,
-                "member {n} answered {sent} creates after the transfer"
-            );
-        }
-    }
+    creates_reach_only(&cluster, &store, "/c", target).await;
 }
