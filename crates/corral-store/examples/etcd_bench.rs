@@ -10,10 +10,12 @@
 //!
 //! Phases, each with `--tasks` concurrent tasks (default 32):
 //! 1. create-if-absent transactions of 1 KiB values through `EtcdStore::create`;
-//! 2. the same transaction (`mod_revision == 0` then put) through etcd-client,
-//!    on the store's transport (`--raw-transport direct`, the default: the
-//!    same client costs, so the difference is the store's own) or on
-//!    etcd-client's default balanced channel (`--raw-transport tonic`);
+//! 2. the same transaction (`mod_revision == 0` then put) without the store:
+//!    `--raw-transport unary` (the default) sends it the way the store does
+//!    (`corral_store::etcd::UnaryKv`: the store's transport and unary calls),
+//!    so the difference is the store's own work; `direct` uses etcd-client's
+//!    `KvClient` on the store's transport, `tonic` etcd-client alone on its
+//!    default balanced channel;
 //! 3. random gets of the phase-1 keys through `EtcdStore::get`, then through
 //!    etcd-client.
 //!
@@ -28,8 +30,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use corral_store::Store;
-use corral_store::etcd::{EtcdOptions, EtcdStore};
-use etcd_client::{Compare, CompareOp, DeleteOptions, Txn, TxnOp};
+use corral_store::etcd::{EtcdOptions, EtcdStore, UnaryKv};
+use etcd_client::{
+    Compare, CompareOp, DeleteOptions, GetResponse, KvClient, Txn, TxnOp, TxnResponse,
+};
 
 struct Args {
     endpoints: Vec<String>,
@@ -37,16 +41,16 @@ struct Args {
     gets: usize,
     tasks: usize,
     etcd_pids: Vec<u32>,
-    /// The raw phases' transport: `direct` is the store's own (one HTTP/2
-    /// connection, `corral_store::etcd::client`), `tonic` etcd-client's
-    /// default balanced channel.
+    /// The raw phases' client: `unary` the store's (`UnaryKv`), `direct`
+    /// etcd-client's on the store's transport (`corral_store::etcd::client`),
+    /// `tonic` etcd-client's on its default balanced channel.
     raw_transport: String,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!(
         "usage: etcd_bench --endpoints URL[,URL...] [--creates N] [--gets N] [--tasks N] \
-         [--etcd-pids PID,PID,...] [--raw-transport direct|tonic] ({problem})"
+         [--etcd-pids PID,PID,...] [--raw-transport unary|direct|tonic] ({problem})"
     );
     std::process::exit(2);
 }
@@ -58,7 +62,7 @@ fn parse_args() -> Args {
         gets: 40_000,
         tasks: 32,
         etcd_pids: Vec::new(),
-        raw_transport: "direct".to_string(),
+        raw_transport: "unary".to_string(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -75,7 +79,7 @@ fn parse_args() -> Args {
             "--creates" => args.creates = number(),
             "--gets" => args.gets = number(),
             "--tasks" => args.tasks = number().max(1),
-            "--raw-transport" if matches!(value.as_str(), "direct" | "tonic") => {
+            "--raw-transport" if matches!(value.as_str(), "unary" | "direct" | "tonic") => {
                 args.raw_transport = value.clone()
             }
             "--etcd-pids" => {
@@ -97,6 +101,29 @@ fn parse_args() -> Args {
         args.etcd_pids = find_etcd_pids(&args.endpoints);
     }
     args
+}
+
+/// The raw phases' client.
+#[derive(Clone)]
+enum RawKv {
+    Unary(UnaryKv),
+    Client(Box<KvClient>),
+}
+
+impl RawKv {
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, etcd_client::Error> {
+        match self {
+            RawKv::Unary(kv) => kv.txn(txn).await,
+            RawKv::Client(kv) => kv.as_ref().clone().txn(txn).await,
+        }
+    }
+
+    async fn get(&self, key: String) -> Result<GetResponse, etcd_client::Error> {
+        match self {
+            RawKv::Unary(kv) => kv.get(key, None).await,
+            RawKv::Client(kv) => kv.as_ref().clone().get(key, None).await,
+        }
+    }
 }
 
 /// etcd processes whose `--listen-client-urls` names one of the endpoints.
@@ -257,17 +284,23 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let raw = if args.raw_transport == "tonic" {
-        etcd_client::Client::connect(&args.endpoints, None)
+    let options = EtcdOptions {
+        endpoints: args.endpoints.clone(),
+        ..EtcdOptions::default()
+    };
+    let raw = match args.raw_transport.as_str() {
+        "unary" => UnaryKv::connect(&options)
             .await
-            .map_err(|e| e.to_string())
-    } else {
-        corral_store::etcd::client(&EtcdOptions {
-            endpoints: args.endpoints.clone(),
-            ..EtcdOptions::default()
-        })
-        .await
-        .map_err(|e| e.to_string())
+            .map(RawKv::Unary)
+            .map_err(|e| e.to_string()),
+        "direct" => corral_store::etcd::client(&options)
+            .await
+            .map(|c| RawKv::Client(Box::new(c.kv_client())))
+            .map_err(|e| e.to_string()),
+        _ => etcd_client::Client::connect(&args.endpoints, None)
+            .await
+            .map(|c| RawKv::Client(Box::new(c.kv_client())))
+            .map_err(|e| e.to_string()),
     };
     let raw = raw.unwrap_or_else(|e| {
         eprintln!("connect: {e}");
@@ -313,13 +346,13 @@ async fn main() {
         .await;
     }
     {
-        let (raw, value, prefix) = (raw.kv_client(), value.clone(), raw_prefix.clone());
+        let (raw, value, prefix) = (raw.clone(), value.clone(), raw_prefix.clone());
         phase(
             "etcd-client txn create (raw)",
             &args,
             args.creates,
             move |i| {
-                let mut kv = raw.clone();
+                let kv = raw.clone();
                 let k = format!("{prefix}{}", key(i));
                 let txn = Txn::new()
                     .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
@@ -351,16 +384,16 @@ async fn main() {
         .await;
     }
     {
-        let (raw, prefix) = (raw.kv_client(), raw_prefix.clone());
+        let (raw, prefix) = (raw.clone(), raw_prefix.clone());
         phase(
             "etcd-client get (raw, random)",
             &args,
             args.gets,
             move |i| {
-                let mut kv = raw.clone();
+                let kv = raw.clone();
                 let k = format!("{prefix}{}", key(scatter(i, creates)));
                 async move {
-                    match kv.get(k, None).await {
+                    match kv.get(k).await {
                         Ok(resp) if resp.kvs().len() == 1 => Ok(()),
                         Ok(_) => Err("missing key".to_string()),
                         Err(e) => Err(e.to_string()),
@@ -372,13 +405,18 @@ async fn main() {
     }
 
     // Leave the cluster as it was (history stays until etcd compacts).
-    let mut kv = raw.kv_client();
-    let cleanup = kv
-        .delete(
-            format!("/etcd-bench-{run}/"),
-            Some(DeleteOptions::new().with_prefix()),
-        )
-        .await;
+    let cleanup = match etcd_client::Client::connect(&args.endpoints, None).await {
+        Ok(client) => {
+            client
+                .kv_client()
+                .delete(
+                    format!("/etcd-bench-{run}/"),
+                    Some(DeleteOptions::new().with_prefix()),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
     if let Err(e) = cleanup {
         eprintln!("cleanup: {e}");
     }

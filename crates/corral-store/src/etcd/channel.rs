@@ -253,7 +253,20 @@ impl tower::Service<http::Request<Body>> for DirectChannel {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let shared = self.shared.clone();
-        Box::pin(async move { shared.send(request).await.map_err(Into::into) })
+        Box::pin(async move {
+            let response = shared.send(request).await?;
+            Ok(response.map(Body::new))
+        })
+    }
+}
+
+impl DirectChannel {
+    /// Sends one request on the live connection (see [`Shared::send`]).
+    pub(super) async fn send(
+        &self,
+        request: http::Request<Body>,
+    ) -> std::result::Result<http::Response<hyper::body::Incoming>, tonic::Status> {
+        self.shared.send(request).await
     }
 }
 
@@ -261,7 +274,7 @@ impl Shared {
     async fn send(
         &self,
         mut request: http::Request<Body>,
-    ) -> std::result::Result<http::Response<Body>, tonic::Status> {
+    ) -> std::result::Result<http::Response<hyper::body::Incoming>, tonic::Status> {
         // Two tries: a connection that closed between the check and the
         // send hands the request back unsent, and it goes on a new one.
         for _ in 0..2 {
@@ -272,7 +285,7 @@ impl Shared {
                     if refuses_for_no_leader(&response) {
                         self.abandon(member);
                     }
-                    return Ok(response.map(Body::new));
+                    return Ok(response);
                 }
                 Err(mut failed) => {
                     self.abandon(member);

@@ -12,20 +12,23 @@ use etcd_client::{
     TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
 };
 
-use super::EtcdStore;
+use etcd_client::proto::{PbRangeResponse, PbTxnRequest, PbTxnResponse};
+
 use super::call::{self, Deadline, Failure, Retry};
+use super::{EtcdStore, MAX_RESPONSE, unary};
 use crate::{KeyValue, RangeRequest, RangeResponse, Result, Revision, StoreError};
 
 impl EtcdStore {
     /// One transaction. Writes are sent again only if the failed attempt
     /// certainly did not reach etcd (see `call.rs`).
     async fn txn(&self, deadline: Deadline, txn: Txn) -> Result<TxnResponse, Failure> {
-        let kv = self.kv.clone();
+        let request = PbTxnRequest::from(txn);
         call::bounded(deadline, Retry::OnlyIfNotSent, || {
-            let (mut kv, txn) = (kv.clone(), txn.clone());
-            async move { kv.txn(txn).await }
+            self.channel
+                .unary::<_, PbTxnResponse>(unary::TXN, &request, MAX_RESPONSE)
         })
         .await
+        .map(TxnResponse)
     }
 
     /// One linearizable range read (retried freely: reads have no effect).
@@ -35,12 +38,13 @@ impl EtcdStore {
         key: Vec<u8>,
         options: GetOptions,
     ) -> Result<GetResponse, Failure> {
-        let kv = self.kv.clone();
+        let request = unary::range_request(key, options).map_err(|e| call::classify(&e))?;
         call::bounded(deadline, Retry::Idempotent, || {
-            let (mut kv, key, options) = (kv.clone(), key.clone(), options.clone());
-            async move { kv.get(key, Some(options)).await }
+            self.channel
+                .unary::<_, PbRangeResponse>(unary::RANGE, &request, MAX_RESPONSE)
         })
         .await
+        .map(GetResponse)
     }
 
     pub(super) async fn get_key(&self, key: &str) -> Result<Option<KeyValue>> {

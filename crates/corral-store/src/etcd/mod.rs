@@ -11,6 +11,8 @@
 //! - `call.rs`: the deadline, retry and error-mapping rules every request
 //!   follows;
 //! - `channel.rs`: the client's transport, one HTTP/2 connection at a time;
+//! - `unary.rs`: the transactions and ranges, sent on that transport without
+//!   etcd-client's (tonic's) client stack;
 //! - `leader.rs`: keeps that connection on the raft leader;
 //! - `codec.rs`: the key prefix and key-value conversion.
 //!
@@ -33,7 +35,10 @@ mod channel;
 mod codec;
 mod kv;
 mod leader;
+mod unary;
 mod watch;
+
+pub use unary::UnaryKv;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,7 +119,9 @@ const WATCH_BUFFER: usize = 64;
 
 /// The etcd-backed [`Store`]. Create it with [`EtcdStore::connect`].
 pub struct EtcdStore {
+    /// Compaction only: transactions and ranges go through `channel`.
     kv: KvClient,
+    channel: channel::DirectChannel,
     watch: WatchClient,
     codec: Codec,
     request_timeout: Duration,
@@ -136,11 +143,15 @@ pub async fn client(options: &EtcdOptions) -> Result<Client> {
     connect_client(options).await.map(|(client, _)| client)
 }
 
+/// The store's transport, to start on the raft leader.
+async fn leader_first_channel(options: &EtcdOptions) -> Result<channel::DirectChannel> {
+    let endpoints = leader::leader_first(options).await;
+    channel::DirectChannel::new(&endpoints, options.tls.as_ref(), options.dial_timeout)
+}
+
 /// The client and its channel, which the store keeps on the leader.
 async fn connect_client(options: &EtcdOptions) -> Result<(Client, channel::DirectChannel)> {
-    let endpoints = leader::leader_first(options).await;
-    let channel =
-        channel::DirectChannel::new(&endpoints, options.tls.as_ref(), options.dial_timeout)?;
+    let channel = leader_first_channel(options).await?;
     // A member cut off from the others fails requests and watches at once
     // ("no leader") instead of serving stale data or stalling; the channel
     // then moves to another member.
@@ -184,6 +195,7 @@ impl EtcdStore {
         };
         let store = EtcdStore {
             kv: client.kv_client().max_decoding_message_size(MAX_RESPONSE),
+            channel: channel.clone(),
             watch: watch_client,
             codec,
             fanout: crate::fanout::Fanout::new(Arc::new(move |prefix, next| {
