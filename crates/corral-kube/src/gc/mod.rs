@@ -17,6 +17,7 @@
 
 pub mod graph;
 pub mod queue;
+mod watched;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, PartialObjectMeta};
+use kube::api::Api;
 use kube::discovery::ApiResource;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -35,6 +36,7 @@ use crate::Context;
 use crate::discovery::{self, Resource, Resources};
 use graph::{Graph, Uid, Work};
 use queue::WorkQueue;
+use watched::Watched;
 pub use worker::GcError;
 
 /// How often discovery is re-read to pick up new or removed resources.
@@ -166,7 +168,7 @@ pub async fn run(ctx: Context) -> Result<(), kube::Error> {
 /// One resource's metadata watch, feeding the graph. Re-lists (after a
 /// compaction or a broken watch) count whatever vanished meanwhile as deleted.
 async fn monitor(shared: Arc<Shared>, id: u32, res: Arc<Resource>) {
-    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(shared.client.clone(), &res.ar);
+    let api: Api<Watched> = Api::all_with(shared.client.clone(), &res.ar);
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
