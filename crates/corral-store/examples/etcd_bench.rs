@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Phases, each with `--tasks` concurrent tasks (default 32):
-//! 1. create-if-absent transactions of 1 KiB values through `EtcdStore::create`;
+//! 1. create-if-absent transactions of `--value-size` values (default 1 KiB)
+//!    through `EtcdStore::create`;
 //! 2. the same transaction (`mod_revision == 0` then put) without the store:
 //!    `--raw-transport unary` (the default) sends it the way the store does
 //!    (`corral_store::etcd::UnaryKv`: the store's transport and unary calls),
@@ -41,6 +42,8 @@ struct Args {
     gets: usize,
     tasks: usize,
     etcd_pids: Vec<u32>,
+    /// Bytes per value.
+    value_size: usize,
     /// The raw phases' client: `unary` the store's (`UnaryKv`), `direct`
     /// etcd-client's on the store's transport (`corral_store::etcd::client`),
     /// `tonic` etcd-client's on its default balanced channel.
@@ -50,7 +53,7 @@ struct Args {
 fn usage(problem: &str) -> ! {
     eprintln!(
         "usage: etcd_bench --endpoints URL[,URL...] [--creates N] [--gets N] [--tasks N] \
-         [--etcd-pids PID,PID,...] [--raw-transport unary|direct|tonic] ({problem})"
+         [--etcd-pids PID,PID,...] [--value-size BYTES] [--raw-transport unary|direct|tonic] ({problem})"
     );
     std::process::exit(2);
 }
@@ -62,6 +65,7 @@ fn parse_args() -> Args {
         gets: 40_000,
         tasks: 32,
         etcd_pids: Vec::new(),
+        value_size: 1024,
         raw_transport: "unary".to_string(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -79,6 +83,7 @@ fn parse_args() -> Args {
             "--creates" => args.creates = number(),
             "--gets" => args.gets = number(),
             "--tasks" => args.tasks = number().max(1),
+            "--value-size" => args.value_size = number(),
             "--raw-transport" if matches!(value.as_str(), "unary" | "direct" | "tonic") => {
                 args.raw_transport = value.clone()
             }
@@ -307,13 +312,14 @@ async fn main() {
         std::process::exit(1);
     });
     println!(
-        "etcd at {} (member pids {:?}), {} tasks, 1 KiB values, raw transport {}",
+        "etcd at {} (member pids {:?}), {} tasks, {}-byte values, raw transport {}",
         args.endpoints.join(","),
         args.etcd_pids,
         args.tasks,
+        args.value_size,
         args.raw_transport
     );
-    let value = Bytes::from(vec![b'x'; 1024]);
+    let value = Bytes::from(vec![b'x'; args.value_size]);
 
     // Warm-up: connections to every member, etcd's first allocations.
     {
