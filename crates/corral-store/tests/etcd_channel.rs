@@ -159,18 +159,10 @@ async fn a_member_without_quorum_fails_fast_and_service_resumes_with_quorum() {
     assert!(store.get("/after").await.expect("get").is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_store_follows_a_leadership_transfer() {
-    let cluster = EtcdCluster::start();
+/// Moves the raft leadership from the current leader to the next member;
+/// returns that member.
+async fn transfer_leadership(cluster: &EtcdCluster) -> usize {
     let endpoints = cluster.endpoints();
-    let store = EtcdStore::connect(EtcdOptions {
-        endpoints: endpoints.clone(),
-        key_prefix: fresh_prefix(),
-        leader_check_interval: Duration::from_millis(300),
-        ..EtcdOptions::default()
-    })
-    .await
-    .expect("connect");
     let leader = cluster.leader().await;
     let target = (leader + 1) % 3;
     let target_id = etcd_client::Client::connect([&endpoints[target]], None)
@@ -189,8 +181,51 @@ async fn the_store_follows_a_leadership_transfer() {
         .await
         .expect("move the leadership");
     assert_eq!(cluster.leader().await, target, "the leadership moved");
+    target
+}
+
+async fn store_checking_every(
+    cluster: &EtcdCluster,
+    interval: Duration,
+) -> std::sync::Arc<EtcdStore> {
+    EtcdStore::connect(EtcdOptions {
+        endpoints: cluster.endpoints(),
+        key_prefix: fresh_prefix(),
+        leader_check_interval: interval,
+        ..EtcdOptions::default()
+    })
+    .await
+    .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_follows_a_leadership_transfer() {
+    let cluster = EtcdCluster::start();
+    let store = store_checking_every(&cluster, Duration::from_millis(300)).await;
+    let target = transfer_leadership(&cluster).await;
 
     // A few checks later, new requests go to the new leader.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     creates_reach_only(&cluster, &store, "/c", target).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_raft_term_sends_the_store_to_the_leader_without_waiting() {
+    let cluster = EtcdCluster::start();
+    // The periodic check will not come during the test.
+    let store = store_checking_every(&cluster, Duration::from_secs(3600)).await;
+    store
+        .create("/before", Bytes::from_static(b"v"))
+        .await
+        .expect("create before the transfer");
+    let target = transfer_leadership(&cluster).await;
+
+    // The next answer carries the new term; the check it starts moves the
+    // store to the new leader.
+    store
+        .create("/after", Bytes::from_static(b"v"))
+        .await
+        .expect("create after the transfer");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    creates_reach_only(&cluster, &store, "/d", target).await;
 }

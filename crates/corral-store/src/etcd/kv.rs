@@ -28,7 +28,7 @@ impl EtcdStore {
                 .unary::<_, PbTxnResponse>(unary::TXN, &request, MAX_RESPONSE)
         })
         .await
-        .map(TxnResponse)
+        .map(|pb| self.noticed(TxnResponse(pb)))
     }
 
     /// One linearizable range read (retried freely: reads have no effect).
@@ -44,7 +44,15 @@ impl EtcdStore {
                 .unary::<_, PbRangeResponse>(unary::RANGE, &request, MAX_RESPONSE)
         })
         .await
-        .map(GetResponse)
+        .map(|pb| self.noticed(GetResponse(pb)))
+    }
+
+    /// Hands the response's raft term to the leader check (see `leader.rs`).
+    fn noticed<R: HasHeader>(&self, response: R) -> R {
+        if let Some(header) = response.header() {
+            self.terms.saw(header.raft_term());
+        }
+        response
     }
 
     pub(super) async fn get_key(&self, key: &str) -> Result<Option<KeyValue>> {
@@ -386,6 +394,23 @@ impl EtcdStore {
 }
 
 /// `NotFound` if the key is absent, else `Conflict` with its current value.
+/// The responses whose header [`EtcdStore::noticed`] reads.
+trait HasHeader {
+    fn header(&self) -> Option<&ResponseHeader>;
+}
+
+impl HasHeader for TxnResponse {
+    fn header(&self) -> Option<&ResponseHeader> {
+        TxnResponse::header(self)
+    }
+}
+
+impl HasHeader for GetResponse {
+    fn header(&self) -> Option<&ResponseHeader> {
+        GetResponse::header(self)
+    }
+}
+
 fn refused(key: &str, current: Option<KeyValue>) -> StoreError {
     match current {
         None => StoreError::NotFound {

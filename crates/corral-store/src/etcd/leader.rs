@@ -1,12 +1,14 @@
 //! Keeps the store's connection on the raft leader. The channel talks to
 //! one member at a time, and a write sent to a follower is forwarded to the
 //! leader: one more network hop, and CPU on both members. The store starts
-//! on the leader and checks now and then that it still is one.
+//! on the leader and checks that it still is one now and then, and at once
+//! when a response shows a new raft term (an election happened).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, MaintenanceClient};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::EtcdOptions;
 use super::channel::DirectChannel;
@@ -56,13 +58,37 @@ async fn find_leader(options: &EtcdOptions) -> Option<usize> {
         .next()
 }
 
-/// Every `leader_check_interval`, asks the member the store talks to
-/// whether it leads (one small request on the open connection); if it does
-/// not, finds the member that does and sends new requests there. Ends when
-/// the store shuts down or is dropped.
+/// The newest raft term the store's responses carried. Every etcd
+/// response header names the term; a newer one means there was an
+/// election, so the leader may have moved.
+#[derive(Default)]
+pub(super) struct Terms {
+    newest: AtomicU64,
+    elected: Notify,
+}
+
+impl Terms {
+    /// Called with every response's term: one atomic load unless it is new.
+    pub(super) fn saw(&self, term: u64) {
+        if term <= self.newest.load(Ordering::Relaxed) {
+            return;
+        }
+        let before = self.newest.fetch_max(term, Ordering::Relaxed);
+        // The first term seen is the one the store connected in.
+        if before != 0 && term > before {
+            self.elected.notify_one();
+        }
+    }
+}
+
+/// Every `leader_check_interval`, and whenever `terms` sees an election,
+/// asks the member the store talks to whether it leads (one small request
+/// on the open connection); if it does not, finds the member that does and
+/// sends new requests there. Ends when the store shuts down or is dropped.
 pub(super) async fn follow(
     mut maintenance: MaintenanceClient,
     channel: DirectChannel,
+    terms: std::sync::Arc<Terms>,
     options: EtcdOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -72,6 +98,7 @@ pub(super) async fn follow(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = terms.elected.notified() => {}
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     return;
@@ -100,5 +127,24 @@ async fn leads(maintenance: &mut MaintenanceClient, timeout: Duration) -> bool {
             .header()
             .is_some_and(|h| h.member_id() == status.leader()),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_newer_term_after_the_first_is_an_election() {
+        let terms = Terms::default();
+        let elected = || futures::FutureExt::now_or_never(terms.elected.notified()).is_some();
+        terms.saw(7);
+        assert!(!elected(), "the first term seen is where the store started");
+        terms.saw(7);
+        terms.saw(6);
+        assert!(!elected(), "the same or an older term");
+        terms.saw(8);
+        assert!(elected());
+        assert!(!elected(), "one election, one check");
     }
 }

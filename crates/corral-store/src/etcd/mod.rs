@@ -79,7 +79,8 @@ pub struct EtcdOptions {
     pub dial_timeout: Duration,
     /// How often the store checks that it talks to the raft leader (writes
     /// sent to a follower are forwarded, at a cost to both members), and
-    /// moves to it if not. Zero: never after connecting.
+    /// moves to it if not. It also checks at once when a response carries a
+    /// newer raft term (an election happened). Zero: never after connecting.
     pub leader_check_interval: Duration,
 }
 
@@ -122,6 +123,8 @@ pub struct EtcdStore {
     /// Compaction only: transactions and ranges go through `channel`.
     kv: KvClient,
     channel: channel::DirectChannel,
+    /// Raft terms seen in responses, for `leader::follow`.
+    terms: Arc<leader::Terms>,
     watch: WatchClient,
     codec: Codec,
     request_timeout: Duration,
@@ -196,6 +199,7 @@ impl EtcdStore {
         let store = EtcdStore {
             kv: client.kv_client().max_decoding_message_size(MAX_RESPONSE),
             channel: channel.clone(),
+            terms: Arc::default(),
             watch: watch_client,
             codec,
             fanout: crate::fanout::Fanout::new(Arc::new(move |prefix, next| {
@@ -217,6 +221,7 @@ impl EtcdStore {
             tokio::spawn(leader::follow(
                 client.maintenance_client(),
                 channel,
+                store.terms.clone(),
                 options,
                 store.shutdown.subscribe(),
             ));
