@@ -196,14 +196,18 @@ pub struct Record {
     pub code: u16,
     pub error_message: Option<(String, String)>,
     pub decision: Option<(bool, String)>,
-    pub received: String,
+    /// Formatted only when an event is written: most servers keep no audit log.
+    pub received: Option<time::OffsetDateTime>,
     pub streaming: bool,
 }
 
 /// Go's `metav1.MicroTime` form. Written by hand: the `time` crate's
 /// generic formatter cost more than the rest of the audit record.
 fn micro_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    micro_time(time::OffsetDateTime::now_utc())
+}
+
+fn micro_time(now: time::OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
         now.year(),
@@ -224,7 +228,7 @@ impl Record {
             request_uri: uri.to_string(),
             user_agent: user_agent.to_string(),
             source_ip: source_ip.to_string(),
-            received: micro_now(),
+            received: Some(time::OffsetDateTime::now_utc()),
             // Until a policy decides, failures (such as authentication) are kept at Metadata.
             level: Level::Metadata,
             ..Default::default()
@@ -249,7 +253,7 @@ impl Record {
             "sourceIPs": [self.source_ip],
             "userAgent": self.user_agent,
             "responseStatus": {"metadata": {}, "code": self.code},
-            "requestReceivedTimestamp": self.received,
+            "requestReceivedTimestamp": self.received.map_or_else(micro_now, micro_time),
             "stageTimestamp": micro_now(),
         });
         if let Some((reason, message)) = &self.error_message {
