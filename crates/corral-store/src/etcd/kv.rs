@@ -12,7 +12,7 @@ use etcd_client::{
     TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
 };
 
-use etcd_client::proto::{PbRangeResponse, PbTxnRequest, PbTxnResponse};
+use etcd_client::proto::{PbRangeResponse, PbResponseHeader, PbTxnRequest, PbTxnResponse};
 
 use super::call::{self, Deadline, Failure, Retry};
 use super::{EtcdStore, MAX_RESPONSE, unary};
@@ -28,7 +28,10 @@ impl EtcdStore {
                 .unary::<_, PbTxnResponse>(unary::TXN, &request, MAX_RESPONSE)
         })
         .await
-        .map(|pb| self.noticed(TxnResponse(pb)))
+        .map(|pb| {
+            self.saw_term(pb.header.as_ref());
+            TxnResponse(pb)
+        })
     }
 
     /// One linearizable range read (retried freely: reads have no effect).
@@ -44,15 +47,17 @@ impl EtcdStore {
                 .unary::<_, PbRangeResponse>(unary::RANGE, &request, MAX_RESPONSE)
         })
         .await
-        .map(|pb| self.noticed(GetResponse(pb)))
+        .map(|pb| {
+            self.saw_term(pb.header.as_ref());
+            GetResponse(pb)
+        })
     }
 
-    /// Hands the response's raft term to the leader check (see `leader.rs`).
-    fn noticed<R: HasHeader>(&self, response: R) -> R {
-        if let Some(header) = response.header() {
-            self.terms.saw(header.raft_term());
+    /// Hands a response's raft term to the leader check (see `leader.rs`).
+    fn saw_term(&self, header: Option<&PbResponseHeader>) {
+        if let Some(header) = header {
+            self.terms.saw(header.raft_term);
         }
-        response
     }
 
     pub(super) async fn get_key(&self, key: &str) -> Result<Option<KeyValue>> {
@@ -394,23 +399,6 @@ impl EtcdStore {
 }
 
 /// `NotFound` if the key is absent, else `Conflict` with its current value.
-/// The responses whose header [`EtcdStore::noticed`] reads.
-trait HasHeader {
-    fn header(&self) -> Option<&ResponseHeader>;
-}
-
-impl HasHeader for TxnResponse {
-    fn header(&self) -> Option<&ResponseHeader> {
-        TxnResponse::header(self)
-    }
-}
-
-impl HasHeader for GetResponse {
-    fn header(&self) -> Option<&ResponseHeader> {
-        GetResponse::header(self)
-    }
-}
-
 fn refused(key: &str, current: Option<KeyValue>) -> StoreError {
     match current {
         None => StoreError::NotFound {
