@@ -392,7 +392,16 @@ impl ServiceAllocator {
                 .pointer("/spec/ports")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
-            for i in 0..count {
+            // Requested ports first: a port picked at random for an earlier
+            // entry must not take the one a later entry asks for.
+            let requests_port = |svc: &Value, i: usize| {
+                svc.pointer(&format!("/spec/ports/{i}/nodePort"))
+                    .and_then(Value::as_u64)
+                    .is_some_and(|n| n != 0)
+            };
+            let (requested_first, dynamic): (Vec<usize>, Vec<usize>) =
+                (0..count).partition(|&i| requests_port(svc, i));
+            for i in requested_first.into_iter().chain(dynamic) {
                 let path = format!("spec.ports[{i}].nodePort");
                 let requested = svc
                     .pointer(&format!("/spec/ports/{i}/nodePort"))
@@ -663,6 +672,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_random_node_port_never_takes_one_a_later_port_asks_for() {
+        // Two ports in the range: a random pick for the first entry would
+        // take the second entry's port half of the time.
+        for _ in 0..20 {
+            let (_d, a) = allocator("10.0.0.0/24", "30000-30001");
+            let mut s = svc(
+                "web",
+                json!({"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP", "nodePort": 30000}]}),
+            );
+            let taken = a.allocate_service(&mut s).await.expect("allocate");
+            assert_eq!(taken.len(), 3, "a cluster IP and two node ports");
+            assert_eq!(s["spec"]["ports"][0]["nodePort"], 30001);
+            assert_eq!(s["spec"]["ports"][1]["nodePort"], 30000);
+        }
+    }
+
+    #[tokio::test]
     async fn services_get_ips_and_node_ports_and_give_them_back() {
         let (_d, a) = allocator("10.0.0.0/24", "30000-30010");
         let mut s = svc(
@@ -676,6 +702,7 @@ mod tests {
         assert_eq!(s["spec"]["ipFamilies"], json!(["IPv4"]));
         assert_eq!(s["spec"]["ports"][1]["nodePort"], 30005);
         assert!(s["spec"]["ports"][0]["nodePort"].as_u64().is_some());
+        assert_ne!(s["spec"]["ports"][0]["nodePort"], 30005);
 
         // Headless and ExternalName services take nothing.
         let mut headless = svc("h", json!({"clusterIP": "None", "ports": []}));
