@@ -181,15 +181,9 @@ pub fn body_format(content_type: Option<&str>) -> ApiResult<BodyFormat> {
 
 /// Decode a request body into a JSON object, or explain why it is not one.
 pub fn decode_body(body: &[u8], format: BodyFormat, kind: &str) -> ApiResult<Value> {
-    let unrecognized = |detail: String| {
-        ApiError::BadRequest(format!(
-            "the object provided is unrecognized (must be of type {kind}): {detail}"
-        ))
-    };
+    let unrecognized = |detail: String| unrecognized(kind, detail);
     let value: Value = match format {
-        BodyFormat::Json => serde_json::from_slice(body).map_err(|e| {
-            unrecognized(format!("couldn't get version/kind; json parse error: {e}"))
-        })?,
+        BodyFormat::Json => serde_json::from_slice(body).map_err(|e| json_error(kind, e))?,
         BodyFormat::Yaml => {
             let text = std::str::from_utf8(body).map_err(|e| unrecognized(e.to_string()))?;
             serde_yaml::from_str(text)
@@ -198,11 +192,49 @@ pub fn decode_body(body: &[u8], format: BodyFormat, kind: &str) -> ApiResult<Val
         BodyFormat::Protobuf => corral_apimachinery::protobuf::decode_object(body)
             .map_err(|e| unrecognized(e.to_string()))?,
     };
+    must_be_object(value, kind)
+}
+
+/// [`decode_body`], and the keys a JSON body repeats (`metadata.labels.a`),
+/// found in the same parse. Other formats report none: YAML's decoder
+/// rejects repeated keys and protobuf cannot repeat one.
+pub fn decode_body_noting_duplicates(
+    body: &[u8],
+    format: BodyFormat,
+    kind: &str,
+) -> ApiResult<(Value, Vec<String>)> {
+    match format {
+        BodyFormat::Json => {
+            let (value, duplicates) = crate::fieldvalidation::parse_noting_duplicates(body)
+                .map_err(|e| json_error(kind, e))?;
+            Ok((must_be_object(value, kind)?, duplicates))
+        }
+        _ => Ok((decode_body(body, format, kind)?, Vec::new())),
+    }
+}
+
+fn unrecognized(kind: &str, detail: String) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the object provided is unrecognized (must be of type {kind}): {detail}"
+    ))
+}
+
+fn json_error(kind: &str, e: serde_json::Error) -> ApiError {
+    unrecognized(
+        kind,
+        format!("couldn't get version/kind; json parse error: {e}"),
+    )
+}
+
+fn must_be_object(value: Value, kind: &str) -> ApiResult<Value> {
     if !value.is_object() {
-        return Err(unrecognized(format!(
-            "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct",
-            json_type_name(&value)
-        )));
+        return Err(unrecognized(
+            kind,
+            format!(
+                "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct",
+                json_type_name(&value)
+            ),
+        ));
     }
     Ok(value)
 }

@@ -14,7 +14,7 @@ pub use builtin::{
     Step, is_known_kind, remove_path, render, unknown_builtin_fields, unknown_meta_paths,
     unknown_paths,
 };
-pub use duplicates::duplicate_fields;
+pub use duplicates::{duplicate_fields, parse_noting_duplicates};
 
 /// What the client asked the server to do about unknown or duplicate fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,7 +53,15 @@ pub async fn apply(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
         })?,
     };
     let mut config = decode_config(ctx, body)?;
-    write::check_fields(ctx, json_text(body), &mut config)?;
+    write::check_fields(
+        ctx,
+        || {
+            json_text(body)
+                .map(crate::fieldvalidation::duplicate_fields)
+                .unwrap_or_default()
+        },
+        &mut config,
+    )?;
     let requested_rv = write::requested_rv(ctx, &name, &config)?;
 
     let types = managed_fields::list_types(ctx);

@@ -29,9 +29,11 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Decode the body and check (or default) its apiVersion and kind against the endpoint.
-fn decode_object(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
+/// Also returns the keys the body repeats, for [`check_fields`].
+fn decode_object(ctx: &Ctx, body: &[u8]) -> ApiResult<(Value, Vec<String>)> {
     let format = encoding::body_format(ctx.content_type.as_deref())?;
-    let mut obj = encoding::decode_body(body, format, ctx.def.kind)?;
+    let (mut obj, duplicates) =
+        encoding::decode_body_noting_duplicates(body, format, ctx.def.kind)?;
     let expected_version = ctx.def.api_version();
     let map = obj
         .as_object_mut()
@@ -83,7 +85,7 @@ fn decode_object(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
             ctx.def.kind, ctx.def.version, ctx.def.kind
         )));
     }
-    Ok(obj)
+    Ok((obj, duplicates))
 }
 
 /// Make the body's namespace agree with the URL (upstream rejects a mismatch).
@@ -127,8 +129,13 @@ fn random_suffix() -> String {
 }
 
 /// `fieldValidation`: drop the object's unknown fields, and report them and
-/// duplicate keys in the raw JSON body (when there is one) as an error or as warnings.
-pub(crate) fn check_fields(ctx: &Ctx, raw_json: Option<&[u8]>, obj: &mut Value) -> ApiResult<()> {
+/// the body's duplicate keys (asked for only when they will be reported) as
+/// an error or as warnings.
+pub(crate) fn check_fields(
+    ctx: &Ctx,
+    duplicates: impl FnOnce() -> Vec<String>,
+    obj: &mut Value,
+) -> ApiResult<()> {
     let directive = fieldvalidation::Directive::from_query(&ctx.query)?;
     let unknown = match &ctx.def.custom {
         Some(c) => fieldvalidation::drop_unknown_custom_fields(c.schema.as_deref(), obj),
@@ -139,29 +146,16 @@ pub(crate) fn check_fields(ctx: &Ctx, raw_json: Option<&[u8]>, obj: &mut Value) 
     if directive == fieldvalidation::Directive::Ignore {
         return Ok(());
     }
-    let mut problems: Vec<Problem> = raw_json
-        .map(fieldvalidation::duplicate_fields)
-        .unwrap_or_default()
-        .into_iter()
-        .map(Problem::Duplicate)
-        .collect();
+    let mut problems: Vec<Problem> = duplicates().into_iter().map(Problem::Duplicate).collect();
     problems.extend(unknown);
     let warnings = fieldvalidation::enforce(directive, problems)?;
     ctx.warn(warnings);
     Ok(())
 }
 
-/// The body's bytes when they are JSON (duplicate keys can only be seen there).
-pub(crate) fn json_body<'a>(ctx: &Ctx, body: &'a [u8]) -> Option<&'a [u8]> {
-    match encoding::body_format(ctx.content_type.as_deref()) {
-        Ok(encoding::BodyFormat::Json) => Some(body),
-        _ => None,
-    }
-}
-
 pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
-    let mut obj = decode_object(ctx, body)?;
-    check_fields(ctx, json_body(ctx, body), &mut obj)?;
+    let (mut obj, duplicates) = decode_object(ctx, body)?;
+    check_fields(ctx, || duplicates, &mut obj)?;
     create_object(ctx, obj, true).await
 }
 
@@ -352,8 +346,8 @@ pub(crate) fn finalizers_pending(ctx: &Ctx, obj: &Value) -> bool {
 
 pub async fn update(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
     let name = ctx.info.name.clone().unwrap_or_default();
-    let mut obj = decode_object(ctx, body)?;
-    check_fields(ctx, json_body(ctx, body), &mut obj)?;
+    let (mut obj, duplicates) = decode_object(ctx, body)?;
+    check_fields(ctx, || duplicates, &mut obj)?;
     reconcile_namespace(ctx, &mut obj)?;
     let body_name = meta_str(&obj, "name").unwrap_or("");
     if body_name != name {
@@ -481,7 +475,7 @@ pub async fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<Response<Body>> {
         }
         // A retried compare-and-swap computes the patch again: keep one round's warnings.
         ctx.take_warnings();
-        check_fields(ctx, Some(body), &mut patched)?;
+        check_fields(ctx, || fieldvalidation::duplicate_fields(body), &mut patched)?;
         // A patch that sets resourceVersion makes it a precondition, as upstream.
         let old_rv = meta_str(old, "resourceVersion");
         let rv = match meta_str(&patched, "resourceVersion") {
