@@ -17,7 +17,12 @@
 //!    so the difference is the store's own work; `direct` uses etcd-client's
 //!    `KvClient` on the store's transport, `tonic` etcd-client alone on its
 //!    default balanced channel;
-//! 3. random gets of the phase-1 keys through `EtcdStore::get`, then through
+//! 3. the raw transactions again, under a prefix that one etcd watch
+//!    follows (etcd-client's, consumed as it arrives), as a server with a
+//!    watch cache or controllers needs: the price etcd itself charges for
+//!    feeding a watch. The phase ends when the watch has received every
+//!    event, so the CPU figures include sending them;
+//! 4. random gets of the phase-1 keys through `EtcdStore::get`, then through
 //!    etcd-client.
 //!
 //! For each: operations/s, p50/p99 latency, and CPU seconds per 1,000
@@ -33,7 +38,7 @@ use bytes::Bytes;
 use corral_store::Store;
 use corral_store::etcd::{EtcdOptions, EtcdStore, UnaryKv};
 use etcd_client::{
-    Compare, CompareOp, DeleteOptions, GetResponse, KvClient, Txn, TxnOp, TxnResponse,
+    Compare, CompareOp, DeleteOptions, GetResponse, KvClient, Txn, TxnOp, TxnResponse, WatchOptions,
 };
 
 struct Args {
@@ -207,6 +212,21 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
+    phase_then(name, args, total, op, std::future::ready(())).await;
+}
+
+/// [`phase`], whose time and CPU also cover `settle`, awaited after the
+/// last operation.
+async fn phase_then<F, Fut>(
+    name: &str,
+    args: &Args,
+    total: usize,
+    op: F,
+    settle: impl std::future::Future<Output = ()>,
+) where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
     let op = Arc::new(op);
     let next = Arc::new(AtomicUsize::new(0));
     let before = cpu(&args.etcd_pids);
@@ -241,6 +261,7 @@ where
             }
         }
     }
+    settle.await;
     let elapsed = start.elapsed();
     let after = cpu(&args.etcd_pids);
     latencies.sort();
@@ -266,6 +287,48 @@ fn scatter(i: usize, n: usize) -> usize {
     x ^= x >> 7;
     x ^= x << 17;
     (x % n.max(1) as u64) as usize
+}
+
+/// Starts one etcd watch of `prefix` (etcd-client's own client, on a
+/// connection of its own) that counts the events it receives.
+async fn watch_all(endpoints: &[String], prefix: &str) -> Arc<AtomicUsize> {
+    // Writes start only once etcd has confirmed the watch.
+    let watched = async {
+        let mut client = etcd_client::Client::connect(endpoints, None).await?;
+        let mut stream = client
+            .watch(prefix, Some(WatchOptions::new().with_prefix()))
+            .await?;
+        match stream.message().await? {
+            Some(first) if first.created() => Ok(stream),
+            _ => Err(etcd_client::Error::WatchError(
+                "the watch was not created".to_string(),
+            )),
+        }
+    };
+    let mut stream = match watched.await {
+        Ok(stream) => stream,
+        Err(e) => {
+            eprintln!("watch: {e}");
+            std::process::exit(1);
+        }
+    };
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = received.clone();
+    tokio::spawn(async move {
+        loop {
+            match stream.message().await {
+                Ok(Some(resp)) => {
+                    count.fetch_add(resp.events().len(), Ordering::Relaxed);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    eprintln!("watch: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    });
+    received
 }
 
 #[tokio::main]
@@ -371,6 +434,49 @@ async fn main() {
                     }
                 }
             },
+        )
+        .await;
+    }
+    {
+        let watched_prefix = format!("/etcd-bench-{run}/watched");
+        let received = watch_all(&args.endpoints, &watched_prefix).await;
+        let (raw, value, prefix) = (raw.clone(), value.clone(), watched_prefix.clone());
+        let expected = args.creates;
+        let settle = {
+            let received = received.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while received.load(Ordering::Relaxed) < expected {
+                    if Instant::now() > deadline {
+                        eprintln!(
+                            "watch: {} of {expected} events after 60 s",
+                            received.load(Ordering::Relaxed)
+                        );
+                        std::process::exit(1);
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        phase_then(
+            "etcd-client txn create (raw, watched)",
+            &args,
+            args.creates,
+            move |i| {
+                let kv = raw.clone();
+                let k = format!("{prefix}{}", key(i));
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(k, value.to_vec(), None)]);
+                async move {
+                    match kv.txn(txn).await {
+                        Ok(resp) if resp.succeeded() => Ok(()),
+                        Ok(_) => Err("key exists".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+            settle,
         )
         .await;
     }
