@@ -172,6 +172,14 @@ impl Shared {
         if let Some(current) = self.current() {
             return Ok(current);
         }
+        // Boxed: dialing (TCP, TLS, the HTTP/2 handshake) is a future of
+        // several KiB that every request's future would otherwise reserve
+        // room for, and requests' futures are moved several times each.
+        Box::pin(self.reconnect()).await
+    }
+
+    /// [`Shared::sender`] when there is no live connection.
+    async fn reconnect(&self) -> std::result::Result<(SendRequest<Body>, usize), tonic::Status> {
         let _one_at_a_time = self.reconnecting.lock().await;
         if let Some(current) = self.current() {
             return Ok(current);
