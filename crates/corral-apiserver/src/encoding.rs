@@ -196,8 +196,8 @@ pub fn decode_body(body: &[u8], format: BodyFormat, kind: &str) -> ApiResult<Val
 }
 
 /// [`decode_body`], and the keys a JSON body repeats (`metadata.labels.a`),
-/// found in the same parse. Other formats report none: YAML's decoder
-/// rejects repeated keys and protobuf cannot repeat one.
+/// found in the same parse. Only JSON bodies are checked for repeated keys
+/// (protobuf cannot repeat one); other formats report none.
 pub fn decode_body_noting_duplicates(
     body: &[u8],
     format: BodyFormat,

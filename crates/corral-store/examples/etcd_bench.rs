@@ -280,6 +280,28 @@ fn key(i: usize) -> String {
     format!("/registry/pods/ns-{}/pod-{i:07}", i % 50)
 }
 
+/// The raw phases' operation: create-if-absent of `key(i)` under `prefix`,
+/// the transaction the store sends for a create.
+fn raw_create(
+    raw: &RawKv,
+    value: &Bytes,
+    prefix: &str,
+    i: usize,
+) -> impl std::future::Future<Output = Result<(), String>> + Send + use<> {
+    let kv = raw.clone();
+    let k = format!("{prefix}{}", key(i));
+    let txn = Txn::new()
+        .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(k, value.to_vec(), None)]);
+    async move {
+        match kv.txn(txn).await {
+            Ok(resp) if resp.succeeded() => Ok(()),
+            Ok(_) => Err("key exists".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// xorshift over the index: spreads gets without a dependency.
 fn scatter(i: usize, n: usize) -> usize {
     let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -420,20 +442,7 @@ async fn main() {
             "etcd-client txn create (raw)",
             &args,
             args.creates,
-            move |i| {
-                let kv = raw.clone();
-                let k = format!("{prefix}{}", key(i));
-                let txn = Txn::new()
-                    .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
-                    .and_then([TxnOp::put(k, value.to_vec(), None)]);
-                async move {
-                    match kv.txn(txn).await {
-                        Ok(resp) if resp.succeeded() => Ok(()),
-                        Ok(_) => Err("key exists".to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
+            move |i| raw_create(&raw, &value, &prefix, i),
         )
         .await;
     }
@@ -462,20 +471,7 @@ async fn main() {
             "etcd-client txn create (raw, watched)",
             &args,
             args.creates,
-            move |i| {
-                let kv = raw.clone();
-                let k = format!("{prefix}{}", key(i));
-                let txn = Txn::new()
-                    .when([Compare::mod_revision(k.clone(), CompareOp::Equal, 0)])
-                    .and_then([TxnOp::put(k, value.to_vec(), None)]);
-                async move {
-                    match kv.txn(txn).await {
-                        Ok(resp) if resp.succeeded() => Ok(()),
-                        Ok(_) => Err("key exists".to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-            },
+            move |i| raw_create(&raw, &value, &prefix, i),
             settle,
         )
         .await;
