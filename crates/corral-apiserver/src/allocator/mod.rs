@@ -188,6 +188,13 @@ fn held_ips(svc: &Value) -> Vec<IpAddr> {
 }
 
 /// The node ports a Service holds.
+/// The nodePort entry `i` of a Service's ports asks for (0 asks for none).
+fn requested_node_port(svc: &Value, i: usize) -> Option<u64> {
+    svc.pointer(&format!("/spec/ports/{i}/nodePort"))
+        .and_then(Value::as_u64)
+        .filter(|n| *n != 0)
+}
+
 fn held_ports(svc: &Value) -> Vec<u16> {
     let mut out: Vec<u16> = svc
         .pointer("/spec/ports")
@@ -394,20 +401,11 @@ impl ServiceAllocator {
                 .map_or(0, Vec::len);
             // Requested ports first: a port picked at random for an earlier
             // entry must not take the one a later entry asks for.
-            let requests_port = |svc: &Value, i: usize| {
-                svc.pointer(&format!("/spec/ports/{i}/nodePort"))
-                    .and_then(Value::as_u64)
-                    .is_some_and(|n| n != 0)
-            };
             let (requested_first, dynamic): (Vec<usize>, Vec<usize>) =
-                (0..count).partition(|&i| requests_port(svc, i));
+                (0..count).partition(|&i| requested_node_port(svc, i).is_some());
             for i in requested_first.into_iter().chain(dynamic) {
                 let path = format!("spec.ports[{i}].nodePort");
-                let requested = svc
-                    .pointer(&format!("/spec/ports/{i}/nodePort"))
-                    .and_then(Value::as_u64)
-                    .filter(|n| *n != 0);
-                let requested = match requested {
+                let requested = match requested_node_port(svc, i) {
                     None => None,
                     Some(n) => Some(u16::try_from(n).map_err(|_| ServiceAllocError {
                         path: path.clone(),

@@ -1,5 +1,8 @@
 //! Duplicate keys in a JSON body. `serde_json::Value` keeps the last of two
-//! equal keys silently, so the raw bytes are walked once more, with paths.
+//! equal keys silently, so bodies decoded here note them while the `Value`
+//! is built ([`parse_noting_duplicates`]); bodies that are not decoded into
+//! the object (patches, apply configurations) are walked on their own
+//! ([`duplicate_fields`]).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -46,9 +49,10 @@ pub fn parse_noting_duplicates(body: &[u8]) -> serde_json::Result<(Value, Vec<St
     Ok((value, found))
 }
 
-/// Every body is walked on every write, so the walk allocates only for
-/// keys with escapes and for paths of duplicates actually found: keys are
-/// borrowed from the body and the path is a stack of them, rendered on demand.
+/// A path is a stack of these, rendered only for duplicates actually
+/// found. The walk borrows keys from the body (it allocates only for keys
+/// with escapes); the `Value` builder owns them, moving each onto the path
+/// while its value is parsed and then into the map.
 enum Step<'de> {
     Key(Cow<'de, str>),
     Index(usize),
@@ -143,15 +147,8 @@ impl<'de> Visitor<'de> for Walker<'_, 'de> {
     }
 }
 
-/// A path step that owns its key: the key moves onto the path while its
-/// value is parsed, then into the map, so the path costs no allocation.
-enum OwnedStep {
-    Key(String),
-    Index(usize),
-}
-
 struct ValueBuilder<'p> {
-    path: &'p mut Vec<OwnedStep>,
+    path: &'p mut Vec<Step<'static>>,
     found: &'p mut Vec<String>,
 }
 
@@ -161,13 +158,6 @@ impl ValueBuilder<'_> {
             path: &mut *self.path,
             found: &mut *self.found,
         }
-    }
-
-    fn render_path(&self) -> String {
-        render_steps(self.path.iter().map(|step| match step {
-            OwnedStep::Key(k) => StepRef::Key(k),
-            OwnedStep::Index(i) => StepRef::Index(*i),
-        }))
     }
 }
 
@@ -210,7 +200,7 @@ impl<'de> Visitor<'de> for ValueBuilder<'_> {
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         loop {
-            self.path.push(OwnedStep::Index(items.len()));
+            self.path.push(Step::Index(items.len()));
             let item = seq.next_element_seed(self.child());
             self.path.pop();
             match item? {
@@ -224,16 +214,15 @@ impl<'de> Visitor<'de> for ValueBuilder<'_> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             let repeated = map.contains_key(&key);
-            self.path.push(OwnedStep::Key(key));
+            self.path.push(Step::Key(Cow::Owned(key)));
             if repeated {
-                let rendered = self.render_path();
-                self.found.push(rendered);
+                self.found.push(render(self.path));
             }
             let value = access.next_value_seed(self.child());
-            let Some(OwnedStep::Key(key)) = self.path.pop() else {
+            let Some(Step::Key(key)) = self.path.pop() else {
                 unreachable!("the step pushed above");
             };
-            map.insert(key, value?);
+            map.insert(key.into_owned(), value?);
         }
         Ok(Value::Object(map))
     }
