@@ -7,6 +7,7 @@
 //! path for lists of thousands of objects and for fan-out to many watchers.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use corral_apimachinery::json_writer;
 use corral_store::{KeyValue, Revision};
 use serde_json::{Map, Value};
 
@@ -32,9 +33,9 @@ pub fn encode_stored(obj: &Value) -> ApiResult<Bytes> {
             out.push(b',');
         }
         first = false;
-        serde_json::to_writer(&mut out, k).map_err(|e| ApiError::Internal(e.to_string()))?;
+        json_writer::write_str(&mut out, k);
         out.push(b':');
-        serde_json::to_writer(&mut out, v).map_err(|e| ApiError::Internal(e.to_string()))?;
+        json_writer::write_value(&mut out, v).map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     out.push(b'}');
     for (k, v) in map {
@@ -42,9 +43,9 @@ pub fn encode_stored(obj: &Value) -> ApiResult<Bytes> {
             continue;
         }
         out.push(b',');
-        serde_json::to_writer(&mut out, k).map_err(|e| ApiError::Internal(e.to_string()))?;
+        json_writer::write_str(&mut out, k);
         out.push(b':');
-        serde_json::to_writer(&mut out, v).map_err(|e| ApiError::Internal(e.to_string()))?;
+        json_writer::write_value(&mut out, v).map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     out.push(b'}');
     Ok(Bytes::from(out))
