@@ -84,8 +84,8 @@ pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
     // The serving certificate is re-issued when the names change or when the CA
     // does (a replica joining an HA setup adopts the shared CA).
     let ca_fingerprint: String = {
-        use sha2::{Digest, Sha256};
-        Sha256::digest(ca_cert_pem.as_bytes())
+        ring::digest::digest(&ring::digest::SHA256, ca_cert_pem.as_bytes())
+            .as_ref()
             .iter()
             .take(8)
             .map(|b| format!("{b:02x}"))

@@ -127,8 +127,8 @@ impl ServiceAccountKeys {
             .map_err(|e| PkiError::Tls(e.to_string()))?;
         let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes())
             .map_err(|e| PkiError::Tls(e.to_string()))?;
-        use sha2::{Digest, Sha256};
-        let key_id = Sha256::digest(public_pem.as_bytes())
+        let key_id = ring::digest::digest(&ring::digest::SHA256, public_pem.as_bytes())
+            .as_ref()
             .iter()
             .take(16)
             .map(|b| format!("{b:02x}"))

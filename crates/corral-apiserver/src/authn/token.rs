@@ -2,7 +2,6 @@
 //! kept only as SHA-256 hashes and compared in constant time.
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use super::{Authenticator, Outcome, PeerIdentity, UserInfo, bearer_token};
 
@@ -20,8 +19,14 @@ impl StaticTokenAuthenticator {
         self
     }
 
+    /// ring's SHA-256 rather than sha2's: every request with a bearer token
+    /// hashes it, and on CPUs without SHA extensions sha2 falls back to
+    /// portable code that took 2.7% of the server's instructions per create.
     pub fn hash(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
     }
 }
 

@@ -46,8 +46,8 @@ struct Rendered {
 
 impl Rendered {
     fn new(bytes: Vec<u8>) -> Rendered {
-        use sha2::{Digest, Sha512};
-        let etag = Sha512::digest(&bytes)
+        let etag = ring::digest::digest(&ring::digest::SHA512, &bytes)
+            .as_ref()
             .iter()
             .map(|b| format!("{b:02X}"))
             .collect();
