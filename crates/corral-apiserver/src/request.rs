@@ -41,7 +41,8 @@ const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
 
 pub fn parse_route(method: &http::Method, path: &str, query: &Query) -> ApiResult<Route> {
     let trimmed = path.trim_matches('/');
-    let parts: Vec<String> = trimmed
+    // Segments are moved out of `parts` below, not cloned.
+    let mut parts: Vec<String> = trimmed
         .split('/')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -53,23 +54,34 @@ pub fn parse_route(method: &http::Method, path: &str, query: &Query) -> ApiResul
     let (group, version, rest) = match parts.first().map(String::as_str) {
         Some("api") => match parts.len() {
             1 => return Ok(Route::CoreVersions),
-            _ => (String::new(), parts[1].clone(), &parts[2..]),
+            _ => (
+                String::new(),
+                std::mem::take(&mut parts[1]),
+                &mut parts[2..],
+            ),
         },
         Some("apis") => match parts.len() {
             1 => return Ok(Route::Groups),
-            2 => return Ok(Route::Group(parts[1].clone())),
-            _ => (parts[1].clone(), parts[2].clone(), &parts[3..]),
+            2 => return Ok(Route::Group(std::mem::take(&mut parts[1]))),
+            _ => {
+                let (head, rest) = parts.split_at_mut(3);
+                (
+                    std::mem::take(&mut head[1]),
+                    std::mem::take(&mut head[2]),
+                    rest,
+                )
+            }
         },
         _ => return Ok(Route::Other(path.to_string())),
     };
     if rest.is_empty() {
         return Ok(Route::ResourceList { group, version });
     }
-    let mut rest: &[String] = rest;
+    let mut rest: &mut [String] = rest;
     let mut watch_prefix = false;
     if rest[0] == "watch" {
         watch_prefix = true;
-        rest = &rest[1..];
+        rest = &mut std::mem::take(&mut rest)[1..];
     }
     let mut info = RequestInfo {
         group,
@@ -78,26 +90,26 @@ pub fn parse_route(method: &http::Method, path: &str, query: &Query) -> ApiResul
     };
     if rest.first().map(String::as_str) == Some("namespaces") && rest.len() > 1 {
         if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2].as_str()) {
-            info.namespace = Some(rest[1].clone());
-            rest = &rest[2..];
+            info.namespace = Some(std::mem::take(&mut rest[1]));
+            rest = &mut std::mem::take(&mut rest)[2..];
         } else {
             // `/namespaces/<name>[/status|finalize]` addresses the namespace itself.
-            info.resource = "namespaces".into();
-            info.name = Some(rest[1].clone());
-            info.subresource = rest.get(2).cloned();
             if rest.len() > 3 {
                 return Err(ApiError::NoRoute);
             }
-            rest = &[];
+            info.resource = "namespaces".into();
+            info.name = Some(std::mem::take(&mut rest[1]));
+            info.subresource = rest.get_mut(2).map(std::mem::take);
+            rest = &mut [];
         }
     }
     if !rest.is_empty() {
         if rest.len() > 3 {
             return Err(ApiError::NoRoute);
         }
-        info.resource = rest[0].clone();
-        info.name = rest.get(1).cloned();
-        info.subresource = rest.get(2).cloned();
+        info.resource = std::mem::take(&mut rest[0]);
+        info.name = rest.get_mut(1).map(std::mem::take);
+        info.subresource = rest.get_mut(2).map(std::mem::take);
     }
     if info.resource.is_empty() {
         return Err(ApiError::NoRoute);
