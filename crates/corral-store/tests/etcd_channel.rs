@@ -229,3 +229,57 @@ async fn a_new_raft_term_sends_the_store_to_the_leader_without_waiting() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     creates_reach_only(&cluster, &store, "/d", target).await;
 }
+
+/// A member that stops answering without closing its connection (a frozen
+/// process, a silent network) is left once a keepalive ping goes
+/// unanswered: at most 10 s until the ping, 5 s for the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_answering_is_left_after_an_unanswered_ping() {
+    let cluster = EtcdCluster::start();
+    let leader = cluster.leader().await;
+    // No periodic leader check during the test: only the ping can notice.
+    let store = store_checking_every(&cluster, Duration::from_secs(3600)).await;
+    // An open stream: pings are sent only while one is (etcd's policy).
+    let _watch = store.watch("/w/", 0).await.expect("watch");
+    creates_reach_only(&cluster, &store, "/a", leader).await;
+
+    let pid = cluster
+        .pids()
+        .into_iter()
+        .find(|(n, _)| *n == leader)
+        .map(|(_, pid)| pid.to_string())
+        .expect("the leader's pid");
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, pid.as_str()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let stopped = std::time::Instant::now();
+    let mut failures = 0;
+    let recovered = loop {
+        match store
+            .create(&format!("/b/{failures}"), Bytes::from_static(b"v"))
+            .await
+        {
+            Ok(_) => break stopped.elapsed(),
+            Err(corral_store::StoreError::Unavailable(_))
+                if stopped.elapsed() < Duration::from_secs(40) =>
+            {
+                failures += 1;
+            }
+            Err(e) => {
+                signal("-CONT");
+                panic!("create after {:?}: {e:?}", stopped.elapsed());
+            }
+        }
+    };
+    signal("-CONT");
+    assert!(failures > 0, "a create reached the stopped member");
+    assert!(
+        recovered < Duration::from_secs(25),
+        "writes resumed only after {recovered:?}"
+    );
+}

@@ -8,8 +8,8 @@
 //! are never written together, and two in three of them reach a follower,
 //! which forwards writes to the leader. Profiles of the create benchmark
 //! (`scripts/bench-etcd`) put that client at over a third of the server's
-//! CPU. Here a request goes straight to hyper's HTTP/2 sender; concurrent
-//! requests share one connection's writes.
+//! CPU. Here a request goes straight onto the connection's HTTP/2 streams
+//! (`h2conn`); concurrent requests share one connection's writes.
 //!
 //! Failover: a connection that closes (the member died, or the keepalive
 //! ping went unanswered) is replaced on the next request by one to the next
@@ -23,20 +23,16 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::uri::{Authority, Scheme};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use http::header::{CONTENT_TYPE, HeaderValue, TE};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use tokio::net::TcpStream;
 use tonic::body::Body;
 
 use super::EtcdTls;
+use super::h2conn::{Connection, OpenStream, RecvBody, SendError};
 use crate::{Result, StoreError};
-
-/// How long the connection may be silent before a ping, and how long the
-/// ping may go unanswered. etcd refuses pings more often than every 5 s.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The message of a request this channel did not write to any member;
 /// `call::connect_failed` recognizes it.
@@ -57,7 +53,7 @@ struct Member {
 
 /// A live connection and which member it goes to.
 struct Live {
-    sender: SendRequest<Body>,
+    connection: Connection,
     member: usize,
 }
 
@@ -147,12 +143,12 @@ impl DirectChannel {
 }
 
 impl Shared {
-    /// The live connection's sender, if it is still open.
-    fn current(&self) -> Option<(SendRequest<Body>, usize)> {
+    /// The live connection, if it is still open.
+    fn current(&self) -> Option<(Connection, usize)> {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.as_ref()
-            .filter(|l| !l.sender.is_closed())
-            .map(|l| (l.sender.clone(), l.member))
+            .filter(|l| !l.connection.is_closed())
+            .map(|l| (l.connection.clone(), l.member))
     }
 
     /// Forgets the connection to `member` (if it is still the live one), so
@@ -168,7 +164,7 @@ impl Shared {
 
     /// The live connection, or a new one to the first member (starting
     /// with `next_member`) that accepts.
-    async fn sender(&self) -> std::result::Result<(SendRequest<Body>, usize), tonic::Status> {
+    async fn sender(&self) -> std::result::Result<(Connection, usize), tonic::Status> {
         if let Some(current) = self.current() {
             return Ok(current);
         }
@@ -179,7 +175,7 @@ impl Shared {
     }
 
     /// [`Shared::sender`] when there is no live connection.
-    async fn reconnect(&self) -> std::result::Result<(SendRequest<Body>, usize), tonic::Status> {
+    async fn reconnect(&self) -> std::result::Result<(Connection, usize), tonic::Status> {
         let _one_at_a_time = self.reconnecting.lock().await;
         if let Some(current) = self.current() {
             return Ok(current);
@@ -190,15 +186,15 @@ impl Shared {
             let index = (start + offset) % self.members.len();
             let member = &self.members[index];
             match tokio::time::timeout(self.dial_timeout, self.connect(member)).await {
-                Ok(Ok(sender)) => {
+                Ok(Ok(connection)) => {
                     let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
                     *live = Some(Live {
-                        sender: sender.clone(),
+                        connection: connection.clone(),
                         member: index,
                     });
                     self.next_member
                         .store((index + 1) % self.members.len(), Ordering::Relaxed);
-                    return Ok((sender, index));
+                    return Ok((connection, index));
                 }
                 Ok(Err(e)) => errors.push(format!("{}: {e}", member.address)),
                 Err(_) => errors.push(format!(
@@ -213,39 +209,17 @@ impl Shared {
         )))
     }
 
-    async fn connect(&self, member: &Member) -> std::io::Result<SendRequest<Body>> {
+    async fn connect(&self, member: &Member) -> std::io::Result<Connection> {
         let tcp = TcpStream::connect(&member.address).await?;
         tcp.set_nodelay(true)?;
         match (&self.tls, member.scheme == Scheme::HTTPS) {
             (Some(tls), true) => {
                 let stream = tls.connect(member.server_name.clone(), tcp).await?;
-                handshake(stream).await
+                Connection::handshake(stream).await
             }
-            _ => handshake(tcp).await,
+            _ => Connection::handshake(tcp).await,
         }
     }
-}
-
-/// HTTP/2 over an established stream; the connection runs as its own task
-/// and ends when the member closes it or stops answering pings.
-async fn handshake<S>(stream: S) -> std::io::Result<SendRequest<Body>>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-        .keep_alive_while_idle(false)
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(std::io::Error::other)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "etcd connection ended");
-        }
-    });
-    Ok(sender)
 }
 
 impl tower::Service<http::Request<Body>> for DirectChannel {
@@ -262,58 +236,111 @@ impl tower::Service<http::Request<Body>> for DirectChannel {
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let shared = self.shared.clone();
         Box::pin(async move {
-            let response = shared.send(request).await?;
+            let response = shared.send_streaming(request).await?;
             Ok(response.map(Body::new))
         })
     }
 }
 
 impl DirectChannel {
-    /// Sends one request on the live connection (see [`Shared::send`]).
-    pub(super) async fn send(
+    /// Sends one unary gRPC request (see [`Shared::send_unary`]).
+    pub(super) async fn send_unary(
         &self,
-        request: http::Request<Body>,
-    ) -> std::result::Result<http::Response<hyper::body::Incoming>, tonic::Status> {
-        self.shared.send(request).await
+        path: &'static str,
+        message: Bytes,
+    ) -> std::result::Result<(http::Response<h2::RecvStream>, OpenStream), tonic::Status> {
+        self.shared.send_unary(path, message).await
     }
 }
 
 impl Shared {
-    async fn send(
+    /// `message` (one framed gRPC message) to `path` on the live
+    /// connection, sent with END_STREAM on its only DATA frame.
+    async fn send_unary(
         &self,
-        mut request: http::Request<Body>,
-    ) -> std::result::Result<http::Response<hyper::body::Incoming>, tonic::Status> {
+        path: &'static str,
+        message: Bytes,
+    ) -> std::result::Result<(http::Response<h2::RecvStream>, OpenStream), tonic::Status> {
         // Two tries: a connection that closed between the check and the
-        // send hands the request back unsent, and it goes on a new one.
+        // send leaves the request unsent, and it goes on a new one.
         for _ in 0..2 {
-            let (mut sender, member) = self.sender().await?;
-            set_origin(&mut request, &self.members[member])?;
-            match sender.try_send_request(request).await {
-                Ok(response) => {
+            let (connection, member) = self.sender().await?;
+            let head = unary_head(path, &self.members[member])?;
+            match connection.send(head, message.clone()).await {
+                Ok((response, open)) => {
                     if refuses_for_no_leader(&response) {
                         self.abandon(member);
                     }
-                    return Ok(response);
+                    return Ok((response, open));
                 }
-                Err(mut failed) => {
-                    self.abandon(member);
-                    match failed.take_message() {
-                        Some(unsent) => request = unsent,
-                        None => {
-                            return Err(tonic::Status::unavailable(format!(
-                                "etcd member {}: {}",
-                                self.members[member].address,
-                                failed.error()
-                            )));
-                        }
-                    }
-                }
+                Err(SendError::NotSent(_)) => self.abandon(member),
+                Err(SendError::Failed(e)) => return Err(self.failed(member, &e)),
             }
         }
         Err(tonic::Status::unavailable(format!(
             "{NOT_SENT}: etcd connections kept closing"
         )))
     }
+
+    /// etcd-client's requests (watch and lease streams, maintenance): the
+    /// body is streamed. Not retried here: a request the connection did not
+    /// take reports "request not sent".
+    async fn send_streaming(
+        &self,
+        mut request: http::Request<Body>,
+    ) -> std::result::Result<http::Response<RecvBody>, tonic::Status> {
+        let (connection, member) = self.sender().await?;
+        set_origin(&mut request, &self.members[member])?;
+        match connection.send_streaming(request).await {
+            Ok(response) => {
+                if refuses_for_no_leader(&response) {
+                    self.abandon(member);
+                }
+                Ok(response)
+            }
+            Err(SendError::NotSent(e)) => {
+                self.abandon(member);
+                Err(tonic::Status::unavailable(format!(
+                    "{NOT_SENT}: etcd member {}: {e}",
+                    self.members[member].address
+                )))
+            }
+            Err(SendError::Failed(e)) => Err(self.failed(member, &e)),
+        }
+    }
+
+    /// The error of a request that may have been written; the connection
+    /// is left if the failure was the connection's, not the stream's.
+    fn failed(&self, member: usize, e: &h2::Error) -> tonic::Status {
+        if e.is_go_away() || !e.is_reset() {
+            self.abandon(member);
+        }
+        tonic::Status::unavailable(format!("etcd member {}: {e}", self.members[member].address))
+    }
+}
+
+/// The head of a unary gRPC request to `member`. etcd's require-leader
+/// flag is set as the store's etcd-client sets it for every other call: a
+/// member cut off from the others answers "no leader" at once instead of
+/// holding the request.
+fn unary_head(
+    path: &'static str,
+    member: &Member,
+) -> std::result::Result<http::Request<()>, tonic::Status> {
+    let uri = http::Uri::builder()
+        .scheme(member.scheme.clone())
+        .authority(member.authority.clone())
+        .path_and_query(PathAndQuery::from_static(path))
+        .build()
+        .map_err(|e| tonic::Status::internal(format!("etcd request URI: {e}")))?;
+    let mut head = http::Request::new(());
+    *head.method_mut() = http::Method::POST;
+    *head.uri_mut() = uri;
+    let headers = head.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert("hasleader", HeaderValue::from_static("true"));
+    Ok(head)
 }
 
 /// gRPC requests name the member they go to (`:scheme` and `:authority`);
@@ -332,7 +359,7 @@ fn set_origin(
 
 /// A member without a leader answers at once with a trailers-only gRPC
 /// error; while it stays cut off, every request sent to it would fail.
-fn refuses_for_no_leader(response: &http::Response<hyper::body::Incoming>) -> bool {
+fn refuses_for_no_leader<B>(response: &http::Response<B>) -> bool {
     response
         .headers()
         .get("grpc-message")

@@ -33,6 +33,7 @@
 mod call;
 mod channel;
 mod codec;
+mod h2conn;
 mod kv;
 mod leader;
 mod unary;

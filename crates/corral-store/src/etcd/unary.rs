@@ -8,17 +8,13 @@
 //! trailers). A unary call needs none of it: the request is one
 //! length-prefixed protobuf message sent with END_STREAM on its only DATA
 //! frame, and the answer is one message and the trailers. Watches, leases
-//! and maintenance stay on etcd-client. (hyper still writes each request
-//! body from a task of its own: in h2 a new stream takes no data until the
-//! connection task has opened it. Sending on h2 directly avoided that, but
-//! measured no faster, so it was not kept.)
+//! and maintenance stay on etcd-client.
 //!
 //! The errors are the ones tonic would give (`etcd_client::Error::GRpcStatus`
 //! with etcd's status code and message), so `call.rs` sorts them the same way.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue, TE};
-use http_body_util::{BodyExt, Full, Limited};
+use http::header::HeaderMap;
 use prost::Message;
 use tonic::{Code, Status};
 
@@ -103,19 +99,11 @@ impl DirectChannel {
         Req: Message,
         Resp: Message + Default,
     {
-        let call = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(path)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/grpc"))
-            .header(TE, HeaderValue::from_static("trailers"))
-            // etcd's require-leader flag, as the store's etcd-client sets it
-            // for every other call: a member cut off from the others answers
-            // "no leader" at once instead of holding the request.
-            .header("hasleader", HeaderValue::from_static("true"))
-            .body(tonic::body::Body::new(Full::new(framed(request)?)))
-            .map_err(|e| status(Status::internal(format!("etcd request: {e}"))))?;
-        let response = self.send(call).await.map_err(status)?;
-        let (parts, body) = response.into_parts();
+        let (response, _open) = self
+            .send_unary(path, framed(request)?)
+            .await
+            .map_err(status)?;
+        let (parts, mut body) = response.into_parts();
         if parts.status != http::StatusCode::OK {
             return Err(status(Status::new(
                 code_for_http(parts.status),
@@ -126,21 +114,14 @@ impl DirectChannel {
         if let Some(failed) = grpc_failure(&parts.headers) {
             return Err(status(failed));
         }
-        let collected = Limited::new(body, max_response.saturating_add(PREFIX_LEN))
-            .collect()
+        let message = read_body(&mut body, max_response.saturating_add(PREFIX_LEN)).await?;
+        let trailers = body
+            .trailers()
             .await
-            .map_err(|e| {
-                // Limited's own error is the only one that is not hyper's.
-                let code = if e.is::<http_body_util::LengthLimitError>() {
-                    Code::ResourceExhausted
-                } else {
-                    Code::Unavailable
-                };
-                status(Status::new(code, format!("etcd response: {e}")))
-            })?;
-        match collected.trailers() {
+            .map_err(|e| status(Status::unavailable(format!("etcd response: {e}"))))?;
+        match trailers {
             Some(trailers) => {
-                if let Some(failed) = grpc_failure(trailers) {
+                if let Some(failed) = grpc_failure(&trailers) {
                     return Err(status(failed));
                 }
             }
@@ -151,8 +132,38 @@ impl DirectChannel {
                 )));
             }
         }
-        unframed(collected.to_bytes())
+        unframed(message)
     }
+}
+
+/// The DATA of a response, at most `limit` bytes. Flow-control capacity is
+/// returned as data arrives. A unary response is usually one frame, taken
+/// without copying.
+async fn read_body(body: &mut h2::RecvStream, limit: usize) -> Result<Bytes, etcd_client::Error> {
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    let mut len = 0usize;
+    while let Some(chunk) = body.data().await {
+        let chunk =
+            chunk.map_err(|e| status(Status::unavailable(format!("etcd response: {e}"))))?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        len = len.saturating_add(chunk.len());
+        if len > limit {
+            return Err(status(Status::resource_exhausted(format!(
+                "etcd response: over {limit} bytes"
+            ))));
+        }
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    rest.extend_from_slice(&earlier);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| rest.freeze()))
 }
 
 /// `request` as one uncompressed gRPC message.
@@ -225,6 +236,7 @@ fn status(s: Status) -> etcd_client::Error {
 mod tests {
     use super::*;
     use etcd_client::proto::{PbRangeResponse, PbResponseHeader};
+    use http::header::HeaderValue;
 
     #[test]
     fn messages_round_trip_through_the_framing() {
