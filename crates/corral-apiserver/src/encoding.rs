@@ -90,7 +90,7 @@ pub fn write_partial_with_rv(stored: &[u8], rv: Revision, out: &mut BytesMut) ->
     }
     // The metadata object starts at the prefix's last byte (`{`).
     let start = METADATA_PREFIX.len() - 1;
-    let Some(len) = object_len(&stored[start..]) else {
+    let Some(len) = json_writer::object_len(&stored[start..]) else {
         return false;
     };
     let end = start + len;
@@ -107,42 +107,6 @@ pub fn write_partial_with_rv(stored: &[u8], rv: Revision, out: &mut BytesMut) ->
     }
     out.put_slice(b"}}");
     true
-}
-
-/// The length of the JSON object `bytes` starts with (at its `{`), found
-/// by following strings and nesting only. Why not serde_json's `IgnoredAny`:
-/// it tokenizes every value, twice the instructions of this loop over the
-/// metadata of every event a metadata watch sends. The bytes come from
-/// [`encode_stored`], so they are valid JSON; `None` when the object does
-/// not end.
-fn object_len(bytes: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Parse a stored object into a value with its resourceVersion.
