@@ -9,6 +9,8 @@ use crate::authn::{ANONYMOUS_USER, AUTHENTICATED_GROUP, UserInfo};
 use crate::authz::{Authorizer, forbidden};
 use crate::error::{ApiError, ApiResult};
 
+/// What every impersonation header name starts with.
+const IMPERSONATE_PREFIX: &str = "impersonate-";
 const USER: &str = "impersonate-user";
 const GROUP: &str = "impersonate-group";
 const UID: &str = "impersonate-uid";
@@ -22,6 +24,14 @@ pub fn effective_user(
     caller: UserInfo,
     authorizer: &Authorizer,
 ) -> ApiResult<(UserInfo, Option<UserInfo>)> {
+    // Most requests impersonate nobody: one pass over the header names
+    // instead of four lookups.
+    if !headers
+        .keys()
+        .any(|name| name.as_str().starts_with(IMPERSONATE_PREFIX))
+    {
+        return Ok((caller, None));
+    }
     let text = |v: &http::HeaderValue| {
         v.to_str()
             .map(str::to_string)
