@@ -3,6 +3,7 @@
 //! `anyhow` reports and exit codes.
 
 mod agent_cmd;
+mod allocator;
 mod cluster_cmd;
 mod controllers_client;
 mod datastore;
@@ -13,10 +14,9 @@ mod shared_bootstrap;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc returns freed memory to the system promptly; glibc's allocator kept
-/// the transient buffers of large lists and watch fan-out as resident memory.
+/// mimalloc (see `allocator.rs` for why and how).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: allocator::Mimalloc = allocator::Mimalloc;
 
 #[derive(Parser)]
 #[command(
