@@ -267,12 +267,7 @@ impl Shared {
             let (connection, member) = self.sender().await?;
             let head = unary_head(path, &self.members[member])?;
             match connection.send(head, message.clone()).await {
-                Ok((response, open)) => {
-                    if refuses_for_no_leader(&response) {
-                        self.abandon(member);
-                    }
-                    return Ok((response, open));
-                }
+                Ok((response, open)) => return Ok((self.answered(member, response), open)),
                 Err(SendError::NotSent(_)) => self.abandon(member),
                 Err(SendError::Failed(e)) => return Err(self.failed(member, &e)),
             }
@@ -292,12 +287,7 @@ impl Shared {
         let (connection, member) = self.sender().await?;
         set_origin(&mut request, &self.members[member])?;
         match connection.send_streaming(request).await {
-            Ok(response) => {
-                if refuses_for_no_leader(&response) {
-                    self.abandon(member);
-                }
-                Ok(response)
-            }
+            Ok(response) => Ok(self.answered(member, response)),
             Err(SendError::NotSent(e)) => {
                 self.abandon(member);
                 Err(tonic::Status::unavailable(format!(
@@ -307,6 +297,15 @@ impl Shared {
             }
             Err(SendError::Failed(e)) => Err(self.failed(member, &e)),
         }
+    }
+
+    /// `response`, after leaving `member` if it answered that it has no
+    /// leader.
+    fn answered<B>(&self, member: usize, response: http::Response<B>) -> http::Response<B> {
+        if refuses_for_no_leader(&response) {
+            self.abandon(member);
+        }
+        response
     }
 
     /// The error of a request that may have been written; the connection
