@@ -1,13 +1,14 @@
 //! Compact JSON output of a `serde_json::Value`, byte for byte what
-//! `serde_json::to_writer` writes, with strings escaped a word at a time;
-//! and [`object_len`], which finds where such an object ends.
+//! `serde_json::to_writer` writes, with strings escaped sixteen bytes at a
+//! time.
 //!
 //! Why not `serde_json` itself: its escaper looks up every byte of every
 //! string in a table. Objects are mostly string (a ConfigMap's data, an
 //! annotation, managedFields), and storing one is a full serialization, so
-//! that byte loop was 5% of the server's instructions per create. Here eight
-//! bytes are checked at once and clean runs are copied whole; the output is
-//! unchanged (the tests compare against `serde_json` on random strings).
+//! that byte loop was 5% of the server's instructions per create. Here
+//! sixteen bytes are checked at once ([`crate::json_scan`]) and clean runs
+//! are copied whole; the output is unchanged (the tests compare
+//! against `serde_json` on random strings).
 
 use serde_json::Value;
 
@@ -53,97 +54,17 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut clean_from = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes[i..].first_chunk::<8>() {
-            let found = needs_escape_mask(u64::from_le_bytes(*word));
-            if found == 0 {
-                i += 8;
-                continue;
-            }
-            // The lowest flagged byte is a true match (see needs_escape_mask).
-            i += (found.trailing_zeros() / 8) as usize;
-        } else if !needs_escape(bytes[i]) {
-            i += 1;
-            continue;
-        }
+    loop {
+        let i = crate::json_scan::next_escape(bytes, clean_from);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         out.extend_from_slice(&bytes[clean_from..i]);
-        write_escape(out, bytes[i]);
-        i += 1;
-        clean_from = i;
+        write_escape(out, b);
+        clean_from = i + 1;
     }
     out.extend_from_slice(&bytes[clean_from..]);
     out.push(b'"');
-}
-
-/// The length of the JSON object `bytes` starts with (at its `{`), found by
-/// following strings and nesting only, strings eight bytes at a time. For
-/// JSON this module (or serde_json) wrote: it does not validate. Why not
-/// serde_json's `IgnoredAny`: it tokenizes every value; metadata-only watch
-/// events copy the stored metadata this way, once per event. `None` when
-/// the object does not end.
-pub fn object_len(bytes: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'"' => {
-                i = string_end(bytes, i + 1)?;
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The index after the quote that closes the string whose contents start
-/// at `i`.
-fn string_end(bytes: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        if let Some(word) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
-            let word = u64::from_le_bytes(*word);
-            let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH_BITS;
-            let found = zero_byte(word ^ (ONES * u64::from(b'"')))
-                | zero_byte(word ^ (ONES * u64::from(b'\\')));
-            if found == 0 {
-                i += 8;
-                continue;
-            }
-            i += (found.trailing_zeros() / 8) as usize;
-        }
-        match bytes.get(i)? {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `word` that must be escaped is set, and
-/// possibly of bytes above such a byte (a borrow carries into them), never
-/// below: the lowest set bit always marks a byte to escape.
-fn needs_escape_mask(word: u64) -> u64 {
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v;
-    (below_space | zero_byte(quote) | zero_byte(backslash)) & HIGH_BITS
-}
-
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 fn write_escape(out: &mut Vec<u8>, b: u8) {
@@ -174,6 +95,7 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json_scan::object_len;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -185,9 +107,12 @@ mod tests {
 
     #[test]
     fn every_byte_that_serde_json_escapes_is_escaped_the_same_way() {
-        for c in (0u32..0x80).filter_map(char::from_u32) {
-            for at in 0..17 {
-                let s: String = "x".repeat(at) + &c.to_string() + "yz0123456789";
+        // Every position of a 41-byte string: both sixteen-byte chunks, the
+        // eight-byte word after them and the last single byte.
+        let others = ['\u{80}', '\u{ff}', 'é', '€', '😀'];
+        for c in (0u32..0x80).filter_map(char::from_u32).chain(others) {
+            for at in 0..=40 {
+                let s: String = "x".repeat(at) + &c.to_string() + &"y".repeat(40 - at);
                 let v = Value::String(s.clone());
                 assert_eq!(ours(&v), serde_json::to_string(&v).unwrap(), "{s:?}");
             }
@@ -224,6 +149,26 @@ mod tests {
             );
         }
         assert_eq!(object_len(br#"{"a":"unterminated}"#), None);
+    }
+
+    #[test]
+    fn object_len_skips_escapes_and_finds_quotes_at_every_position() {
+        for at in 0..=40 {
+            for inner in ["\\\"", "\\\\", "}", "\\u0022"] {
+                let text = format!(
+                    "{{\"k\":\"{}{inner}{}\"}}",
+                    "x".repeat(at),
+                    "y".repeat(40 - at)
+                );
+                assert_eq!(
+                    object_len(format!("{text},{{}}").as_bytes()),
+                    Some(text.len()),
+                    "{text}"
+                );
+            }
+            let unterminated = format!("{{\"k\":\"{}\\\"}}", "x".repeat(at));
+            assert_eq!(object_len(unterminated.as_bytes()), None, "{unterminated}");
+        }
     }
 
     proptest! {

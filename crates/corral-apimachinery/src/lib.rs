@@ -9,6 +9,7 @@ pub mod crd;
 pub mod events;
 pub mod fieldmanager;
 pub mod fields;
+pub mod json_scan;
 pub mod json_writer;
 pub mod labels;
 pub mod patch;

@@ -90,7 +90,7 @@ pub fn write_partial_with_rv(stored: &[u8], rv: Revision, out: &mut BytesMut) ->
     }
     // The metadata object starts at the prefix's last byte (`{`).
     let start = METADATA_PREFIX.len() - 1;
-    let Some(len) = json_writer::object_len(&stored[start..]) else {
+    let Some(len) = corral_apimachinery::json_scan::object_len(&stored[start..]) else {
         return false;
     };
     let end = start + len;
