@@ -55,14 +55,33 @@ impl Walker<'_> {
         out: &mut Map<String, Value>,
     ) -> Result<(), FieldManagerError> {
         for (name, child) in fields {
-            self.element(
-                PathElement::field(name.as_str()),
-                child,
-                ignored,
-                stripped,
-                out,
-            )?;
+            self.field(name, child, ignored, stripped, out)?;
         }
+        Ok(())
+    }
+
+    /// [`Walker::element`] for the field `name`: the sets are searched by
+    /// name, and a leaf (most fields) is written without entering the path.
+    fn field(
+        &mut self,
+        name: &str,
+        value: &Value,
+        ignored: Option<&FieldSet>,
+        stripped: Option<&FieldSet>,
+        out: &mut Map<String, Value>,
+    ) -> Result<(), FieldManagerError> {
+        if !is_leaf(value) {
+            return self.element(PathElement::field(name), value, ignored, stripped, out);
+        }
+        if ignored.is_some_and(|set| set.has_field_member(name))
+            || stripped.is_some_and(|set| set.has_field_member(name))
+        {
+            return Ok(());
+        }
+        let mut key = String::with_capacity(name.len() + 2);
+        key.push_str("f:");
+        key.push_str(name);
+        out.insert(key, Value::Object(Map::new()));
         Ok(())
     }
 
@@ -148,6 +167,17 @@ impl Walker<'_> {
     }
 }
 
+/// A value with nothing below it whatever its type says: a scalar, null or
+/// an empty container. (A non-empty atomic container is also a leaf, but
+/// telling that needs its path.)
+fn is_leaf(value: &Value) -> bool {
+    match value {
+        Value::Object(fields) => fields.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +242,14 @@ mod tests {
             FieldSet::from_dotted(&["status"]),
             FieldSet::from_dotted(&["spec", "metadata.labels"]),
             FieldSet::from_dotted(&["spec.containers", "data.nested.deep"]),
+            // Leaves and containers beside each other, at every depth.
+            FieldSet::from_dotted(&[
+                "immutable",
+                "kind",
+                "metadata.name",
+                "data.k1",
+                "spec.hosts",
+            ]),
         ];
         for obj in &objects {
             for ignored in &ignored_sets {

@@ -277,6 +277,17 @@ impl FieldSet {
         self.members.contains(pe)
     }
 
+    /// [`FieldSet::has_member`] of the field `name`, without building its
+    /// element (fields sort first, by name).
+    pub fn has_field_member(&self, name: &str) -> bool {
+        find_field(self.members.iter().map(|pe| (pe, ())), name).is_some()
+    }
+
+    /// [`FieldSet::child`] of the field `name`, without building its element.
+    pub fn field_child(&self, name: &str) -> Option<&FieldSet> {
+        find_field(self.children.iter(), name)
+    }
+
     /// Members of either set.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut out = self.clone();
@@ -668,4 +679,19 @@ fn value_to_string(v: &Value) -> String {
             .collect::<Vec<_>>()
             .join(""),
     }
+}
+
+/// The item of the field element `name` among items sorted by element.
+fn find_field<'a, T>(sorted: impl Iterator<Item = (&'a PathElement, T)>, name: &str) -> Option<T> {
+    for (pe, item) in sorted {
+        let PathElement::Field(field) = pe else {
+            return None;
+        };
+        match field.as_str().cmp(name) {
+            Ordering::Less => continue,
+            Ordering::Equal => return Some(item),
+            Ordering::Greater => return None,
+        }
+    }
+    None
 }
