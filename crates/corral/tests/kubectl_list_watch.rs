@@ -437,6 +437,14 @@ fn watch_from_compacted_revision_is_gone() {
         );
         // Not a bare "410": random uids in the output can contain it.
         if text.contains("too old resource version") || text.contains("Expired") {
+            // As upstream: the watch itself succeeds and reports the
+            // expiry as its one event, which watchers re-list on.
+            assert!(out.status.success(), "{text}");
+            let event: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("one JSON event");
+            assert_eq!(event["type"], "ERROR", "{text}");
+            assert_eq!(event["object"]["code"], 410, "{text}");
+            assert_eq!(event["object"]["reason"], "Expired", "{text}");
             break;
         }
         assert!(Instant::now() < deadline, "never compacted: {text}");

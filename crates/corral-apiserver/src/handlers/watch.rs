@@ -88,11 +88,18 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response<Body>> {
             requested,
             compacted,
         }) => {
-            return Err(ApiError::Gone(format!(
+            // As upstream's watch cache answers: 200 and one ERROR event,
+            // not a 410 response. Clients re-list on the event (client-go
+            // also on a 410 response; kube-runtime's watcher only on the
+            // event: it retries a failed watch start from the same version).
+            let gone = ApiError::Gone(format!(
                 "too old resource version: {} ({})",
                 requested - 1,
                 compacted
-            )));
+            ));
+            let mut out = BytesMut::new();
+            error_line(&mut out, &gone);
+            return Ok(json_response(crate::response::full(out.freeze())));
         }
         Err(e) => return Err(e.into()),
     };
@@ -151,12 +158,7 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response<Body>> {
                         }
                     }
                     Some(Err(e)) => {
-                        let err = ApiError::from(e);
-                        let line = json!({"type": "ERROR", "object": err.to_status()});
-                        if let Ok(b) = serde_json::to_vec(&line) {
-                            out.put_slice(&b);
-                            out.put_u8(b'\n');
-                        }
+                        error_line(&mut out, &ApiError::from(e));
                         let _ = tx.send(Ok(Frame::data(out.split().freeze()))).await;
                         break;
                     }
@@ -174,13 +176,26 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response<Body>> {
         }
     });
     let body = BodyExt::boxed(StreamBody::new(ReceiverStream::new(rx)));
+    Ok(json_response(body))
+}
+
+fn json_response(body: Body) -> Response<Body> {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(resp)
+    resp
+}
+
+/// A watch's last line: the error, as a `Status` in an ERROR event.
+fn error_line(out: &mut BytesMut, err: &ApiError) {
+    let line = json!({"type": "ERROR", "object": err.to_status()});
+    if let Ok(b) = serde_json::to_vec(&line) {
+        out.put_slice(&b);
+        out.put_u8(b'\n');
+    }
 }
 
 fn bookmark_line(
