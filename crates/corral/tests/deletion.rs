@@ -8,10 +8,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use corral_kube::gc::{MetadataWatch, Watched};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, PartialObjectMeta, PostParams};
-use kube::runtime::watcher;
+use kube::discovery::ApiResource;
+use kube::runtime::watcher::{self, Event, watcher};
 use serde_json::{Value, json};
 use support::TestServer;
 
@@ -635,4 +637,131 @@ async fn hundreds_of_dependents_go_with_their_owner() {
         assert!(Instant::now() < deadline, "{left} dependents left");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The garbage collector's own list-and-watch (`MetadataWatch`, which
+/// parses events without serde): a list, then the watch; a watch broken by
+/// a restart resumes, and one whose resourceVersion was compacted meanwhile
+/// lists again, so what changed in the gap is seen (a deletion as an absence).
+#[tokio::test]
+async fn the_collector_s_metadata_watch_lists_watches_and_relists_after_expiry() {
+    let mut s = TestServer::start_with(&[
+        "--compact-interval-seconds",
+        "1",
+        "--compact-min-retain",
+        "2",
+    ]);
+    let client = s.kube_client().await;
+    create_namespace(&client, "mw").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "mw");
+    let pp = PostParams::default();
+    cms.create(&pp, &labelled_cm("before", None))
+        .await
+        .expect("create");
+    let ar = ApiResource::erase::<ConfigMap>(&());
+    let mut watch = MetadataWatch::new(Api::all_with(client.clone(), &ar), client.clone());
+
+    // Events of namespace `mw` until `stop` says so (errors are the watch
+    // recovering: compaction runs every second here).
+    async fn until(
+        watch: &mut MetadataWatch,
+        mut stop: impl FnMut(&Event<Watched>) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            assert!(Instant::now() < deadline, "timed out; saw {seen:?}");
+            let Ok(event) = tokio::time::timeout(WAIT, watch.next()).await else {
+                panic!("no event; saw {seen:?}");
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(e) => {
+                    seen.push(format!("error {e}"));
+                    continue;
+                }
+            };
+            let in_mw = |o: &Watched| o.metadata.namespace.as_deref() == Some("mw");
+            let name = |o: &Watched| o.metadata.name.clone().unwrap_or_default();
+            match &event {
+                Event::Init => seen.push("init".into()),
+                Event::InitDone => seen.push("done".into()),
+                Event::InitApply(o) if in_mw(o) => seen.push(format!("listed {}", name(o))),
+                Event::Apply(o) if in_mw(o) => seen.push(format!("applied {}", name(o))),
+                Event::Delete(o) if in_mw(o) => seen.push(format!("deleted {}", name(o))),
+                _ => {}
+            }
+            if stop(&event) {
+                return seen;
+            }
+        }
+    }
+    let named = |e: &Event<Watched>, want: &str| match e {
+        Event::InitApply(o) | Event::Apply(o) | Event::Delete(o) => {
+            o.metadata.name.as_deref() == Some(want)
+        }
+        _ => false,
+    };
+
+    let seen = until(&mut watch, |e| matches!(e, Event::InitDone)).await;
+    assert!(seen.contains(&"listed before".to_string()), "{seen:?}");
+    cms.create(&pp, &labelled_cm("live", None))
+        .await
+        .expect("create");
+    let seen = until(&mut watch, |e| named(e, "live")).await;
+    assert!(seen.contains(&"applied live".to_string()), "{seen:?}");
+
+    // While the watch is not read: a restart breaks it, writes move the
+    // store past the version it would resume from, and compaction drops
+    // that version. A second restart empties the server's window of recent
+    // events (which would otherwise still serve the resumed watch, gap-free).
+    let resume_from = cms
+        .get("live")
+        .await
+        .expect("get")
+        .metadata
+        .resource_version;
+    s.restart();
+    let client = s.kube_client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "mw");
+    cms.delete("before", &DeleteParams::default())
+        .await
+        .expect("delete");
+    for i in 0..10 {
+        cms.create(&pp, &labelled_cm(&format!("gap{i}"), None))
+            .await
+            .expect("create");
+    }
+    s.restart();
+    let client = s.kube_client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "mw");
+    // A list at exactly that version fails once it is compacted.
+    let expired = format!(
+        "/api/v1/namespaces/mw/configmaps?resourceVersionMatch=Exact&resourceVersion={}",
+        resume_from.expect("a resourceVersion")
+    );
+    wait_for("compaction past the watch's version", || {
+        let out = s.kubectl(&["get", "--raw", &expired]);
+        let text = String::from_utf8_lossy(&out.stderr);
+        !out.status.success() && (text.contains("too old") || text.contains("Expired"))
+    });
+
+    let seen = until(&mut watch, |e| {
+        named(e, "gap9") && matches!(e, Event::InitApply(_))
+    })
+    .await;
+    let relist = seen
+        .iter()
+        .rposition(|e| e == "init")
+        .expect("listed again");
+    let listed = &seen[relist..];
+    for i in 0..10 {
+        assert!(listed.contains(&format!("listed gap{i}")), "{seen:?}");
+    }
+    assert!(!listed.contains(&"listed before".to_string()), "{seen:?}");
+    cms.create(&pp, &labelled_cm("after", None))
+        .await
+        .expect("create");
+    let seen = until(&mut watch, |e| named(e, "after")).await;
+    assert!(seen.contains(&"applied after".to_string()), "{seen:?}");
 }

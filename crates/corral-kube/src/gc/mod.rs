@@ -16,19 +16,21 @@
 //! `orphan` / `foregroundDeletion` finalizers the propagation policy asks for.
 
 pub mod graph;
+mod metawatch;
 pub mod queue;
 mod watched;
 mod worker;
+
+pub use metawatch::{MetadataWatch, MetadataWatchError};
+pub use watched::Watched;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::Api;
 use kube::discovery::ApiResource;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -36,7 +38,6 @@ use crate::Context;
 use crate::discovery::{self, Resource, Resources};
 use graph::{Graph, Uid, Work};
 use queue::WorkQueue;
-use watched::Watched;
 pub use worker::GcError;
 
 /// How often discovery is re-read to pick up new or removed resources.
@@ -169,13 +170,11 @@ pub async fn run(ctx: Context) -> Result<(), kube::Error> {
 /// compaction or a broken watch) count whatever vanished meanwhile as deleted.
 async fn monitor(shared: Arc<Shared>, id: u32, res: Arc<Resource>) {
     let api: Api<Watched> = Api::all_with(shared.client.clone(), &res.ar);
-    let mut events = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut events = MetadataWatch::new(api, shared.client.clone());
     let mut relisting: Option<HashSet<Uid>> = None;
     let (api_version, kind) = (res.ar.api_version.as_str(), res.ar.kind.as_str());
-    while let Some(event) = events.next().await {
-        let work = match event {
+    loop {
+        let work = match events.next().await {
             Ok(Event::Init) => {
                 relisting = Some(HashSet::new());
                 continue;
@@ -214,8 +213,7 @@ async fn monitor(shared: Arc<Shared>, id: u32, res: Arc<Resource>) {
             }
             Err(e) => {
                 tracing::debug!(resource = %res.group_resource(), error = %e, "garbage collector: watch failed");
-                if matches!(&e, watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404)
-                {
+                if e.not_found() {
                     // The resource is no longer served (a CRD went away).
                     shared.rediscover.notify_one();
                 }

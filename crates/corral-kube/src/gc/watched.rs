@@ -9,8 +9,9 @@
 
 use std::borrow::Cow;
 
+use corral_apimachinery::json_scan;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use kube::core::{ApiResource, DynamicResourceScope, Resource};
+use kube::core::{ApiResource, DynamicResourceScope, Resource, WatchEvent};
 use serde::Deserialize;
 
 /// An object as a metadata-only request returns it (`PartialObjectMetadata`),
@@ -56,6 +57,82 @@ impl From<Wire> for Watched {
             },
         }
     }
+}
+
+/// One line of a metadata-only watch, as [`kube::core::WatchEvent`].
+///
+/// Why not serde: the garbage collector reads every write to every resource,
+/// and serde_json tokenizes every field it skips: an event's managedFields,
+/// labels and annotations. That parse was about 10 k instructions per event
+/// (4% of the server's per create). Here only the five fields the graph
+/// reads are decoded; the rest is crossed with [`json_scan`], sixteen bytes
+/// at a time. Anything other than an ADDED, MODIFIED or DELETED line laid
+/// out as expected (bookmarks, errors, escaped keys) goes to serde_json.
+pub fn parse_event(line: &[u8]) -> serde_json::Result<WatchEvent<Watched>> {
+    match fast_event(line) {
+        Some(event) => Ok(event),
+        None => serde_json::from_slice(line),
+    }
+}
+
+fn fast_event(line: &[u8]) -> Option<WatchEvent<Watched>> {
+    let mut top = json_scan::members(line);
+    // Our server writes the type first; the object is then read in place.
+    if top.next_key().ok()? != Some(b"type") {
+        return None;
+    }
+    let event: fn(Watched) -> WatchEvent<Watched> = match top.value().ok()? {
+        br#""ADDED""# => WatchEvent::Added,
+        br#""MODIFIED""# => WatchEvent::Modified,
+        br#""DELETED""# => WatchEvent::Deleted,
+        _ => return None,
+    };
+    if top.next_key().ok()? != Some(b"object") {
+        return None;
+    }
+    let mut object = top.into_object().ok()?;
+    while let Some(key) = object.next_key().ok()? {
+        if escaped(key) {
+            return None;
+        }
+        if key == b"metadata" {
+            let metadata = fast_metadata(object.into_object().ok()?)?;
+            return Some(event(Watched { metadata }));
+        }
+    }
+    Some(event(Watched {
+        metadata: ObjectMeta::default(),
+    }))
+}
+
+/// A key written with escapes may spell a field's name: serde's business.
+fn escaped(key: &[u8]) -> bool {
+    key.contains(&b'\\')
+}
+
+fn fast_metadata(mut members: json_scan::Members<'_>) -> Option<ObjectMeta> {
+    let mut m = ObjectMeta::default();
+    let string = |v: &[u8]| json_scan::string(v).map(Cow::into_owned);
+    while let Some(key) = members.next_key().ok()? {
+        if escaped(key) {
+            return None;
+        }
+        match key {
+            b"name" => m.name = Some(string(members.value().ok()?)?),
+            b"namespace" => m.namespace = Some(string(members.value().ok()?)?),
+            b"uid" => m.uid = Some(string(members.value().ok()?)?),
+            b"resourceVersion" => m.resource_version = Some(string(members.value().ok()?)?),
+            b"ownerReferences" => {
+                m.owner_references = serde_json::from_slice(members.value().ok()?).ok()?
+            }
+            b"finalizers" => m.finalizers = serde_json::from_slice(members.value().ok()?).ok()?,
+            b"deletionTimestamp" => {
+                m.deletion_timestamp = serde_json::from_slice(members.value().ok()?).ok()?
+            }
+            _ => {}
+        }
+    }
+    Some(m)
 }
 
 impl Resource for Watched {
@@ -151,5 +228,53 @@ mod tests {
             Watched::url_path(&ar, Some("ns")),
             "/apis/apps/v1/namespaces/ns/deployments"
         );
+    }
+
+    /// The event as serde reads it and as `parse_event` does, comparable.
+    fn both(line: &str) -> (String, String) {
+        let show = |e: WatchEvent<Watched>| match e {
+            WatchEvent::Added(o) => format!("added {:?}", o.metadata),
+            WatchEvent::Modified(o) => format!("modified {:?}", o.metadata),
+            WatchEvent::Deleted(o) => format!("deleted {:?}", o.metadata),
+            WatchEvent::Bookmark(b) => format!("bookmark {}", b.metadata.resource_version),
+            WatchEvent::Error(s) => format!("error {} {}", s.code, s.reason),
+        };
+        let serde: WatchEvent<Watched> = serde_json::from_str(line).expect("serde reads it");
+        let ours = parse_event(line.as_bytes()).expect("parse_event reads it");
+        (show(serde), show(ours))
+    }
+
+    const SERVER_LINES: [&str; 4] = [
+        r#"{"type":"ADDED","object":{"apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadata","metadata":{"resourceVersion":"73","creationTimestamp":"2026-11-27T13:06:14Z","labels":{"app":"x"},"managedFields":[{"apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{".":{},"f:payload":{}}},"manager":"m","operation":"Update","time":"2026-11-27T13:06:14Z"}],"name":"cm-1","namespace":"b","uid":"40dca39b"}}}"#,
+        r#"{"type":"MODIFIED","object":{"apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadata","metadata":{"name":"d","namespace":"n","uid":"u2","resourceVersion":"9","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1","controller":true,"blockOwnerDeletion":true}],"finalizers":["foregroundDeletion","x/y"],"deletionTimestamp":"2026-11-27T05:00:00Z","annotations":{"a":"{\"}"}}}}"#,
+        r#"{"type":"DELETED","object":{"metadata":{"name":"q\"uote\u00e9","uid":"u3","resourceVersion":"10"},"apiVersion":"v1","kind":"ConfigMap","data":{"k":"v"}}}"#,
+        r#"{"type":"ADDED","object":{"kind":"PartialObjectMetadata"}}"#,
+    ];
+
+    #[test]
+    fn the_server_s_events_are_read_without_serde_and_as_serde_reads_them() {
+        for line in SERVER_LINES {
+            assert!(fast_event(line.as_bytes()).is_some(), "{line}");
+            let (serde, ours) = both(line);
+            assert_eq!(ours, serde, "{line}");
+        }
+    }
+
+    #[test]
+    fn other_events_and_layouts_go_to_serde() {
+        for line in [
+            r#"{"object":{"metadata":{"name":"a","uid":"u"}},"type":"ADDED"}"#,
+            r#"{ "type" : "MODIFIED" , "object" : { "metadata" : { "name" : "a" , "uid" : "u" } } }"#,
+            r#"{"type":"ADDED","object":{"metadata":{"n\u0061me":"a","uid":"u"}}}"#,
+            r#"{"type":"ADDED","object":{"metad\u0061ta":{"name":"a","uid":"u"}}}"#,
+            r#"{"type":"ADDED","object":{"metadata":{"name":null,"uid":"u"}}}"#,
+            r#"{"type":"BOOKMARK","object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"12"}}}"#,
+            r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old","reason":"Expired","code":410}}"#,
+        ] {
+            let (serde, ours) = both(line);
+            assert_eq!(ours, serde, "{line}");
+        }
+        assert!(parse_event(br#"{"type":"ADDED","object":"#).is_err());
+        assert!(parse_event(br#"{"type":"ADDED","object":{"metadata":{"uid":7}}}"#).is_err());
     }
 }
