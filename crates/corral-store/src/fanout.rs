@@ -14,7 +14,10 @@
 //!   (too slow), or one whose hub broke, continues on a watch of its own
 //!   from the first revision it has not seen: the sequence it gets stays
 //!   gap-free and duplicate-free, and a compacted revision is reported as
-//!   the backend reports it.
+//!   the backend reports it. Once it has caught up with a live hub's ring
+//!   it goes back to the hub and its own watch ends: otherwise one watcher
+//!   that was late once (two watchers starting together, a burst it read
+//!   slowly) has every later event sent and decoded twice, for good.
 //! * A hub stops, and its backend watch with it, when its last subscriber
 //!   goes. The ring is bounded in events and bytes, and emptied of events
 //!   older than [`RING_MAX_AGE`] so an idle prefix holds no memory.
@@ -98,7 +101,10 @@ impl Fanout {
             return match hub.subscribe(from) {
                 Some(stream) => Ok(stream),
                 // Older than the ring: this watcher replays history alone.
-                None => (self.open)(prefix.to_string(), from).await,
+                None => {
+                    let own = (self.open)(prefix.to_string(), from).await?;
+                    Ok(own_subscriber(own, Some(hub), from))
+                }
             };
         }
         let backend = (self.open)(prefix.to_string(), from).await?;
@@ -116,10 +122,10 @@ impl Fanout {
         });
         {
             let mut hubs = lock(&self.hubs);
-            if hubs.contains_key(prefix) {
-                // Another watcher started a hub meanwhile; this one keeps its
-                // own backend watch rather than wait for that hub's ring.
-                return Ok(backend);
+            if let Some(other) = hubs.get(prefix) {
+                // Another watcher started a hub meanwhile; this one starts on
+                // its own backend watch and joins that hub once it can.
+                return Ok(own_subscriber(backend, Some(other.clone()), from));
             }
             hubs.insert(prefix.to_string(), hub.clone());
         }
@@ -130,13 +136,22 @@ impl Fanout {
 
 impl Hub {
     fn subscribe(self: &Arc<Self>, from: Revision) -> Option<WatchStream> {
+        let receiver = self.serves(from)?;
+        Some(subscriber(self.clone(), from, receiver))
+    }
+
+    /// A receiver of changes when the ring holds every event from `from`
+    /// (or will: they have not reached it yet) and the hub is live.
+    fn serves(&self, from: Revision) -> Option<watch::Receiver<u64>> {
         let ring = lock(&self.state);
         if ring.ended.is_some() || from < ring.first {
             return None;
         }
-        let receiver = self.changed.subscribe();
-        drop(ring);
-        Some(subscriber(self.clone(), from, receiver))
+        Some(self.changed.subscribe())
+    }
+
+    fn ended(&self) -> bool {
+        lock(&self.state).ended.is_some()
     }
 
     fn push(&self, batch: Vec<Event>) {
@@ -208,7 +223,13 @@ enum Sub {
         next: Revision,
         changed: watch::Receiver<u64>,
     },
-    Own(WatchStream),
+    /// On a backend watch of its own, `next` the first revision not yet
+    /// delivered; back on `hub` as soon as its ring serves `next`.
+    Own {
+        stream: WatchStream,
+        hub: Option<Arc<Hub>>,
+        next: Revision,
+    },
     Done,
 }
 
@@ -218,6 +239,17 @@ enum Found {
     Wait,
     Ended(End),
     Behind,
+}
+
+/// A subscriber starting on its own backend watch `stream` (from `from`),
+/// moving to `hub` once that hub serves where it has got to.
+fn own_subscriber(stream: WatchStream, hub: Option<Arc<Hub>>, from: Revision) -> WatchStream {
+    let start = Sub::Own {
+        stream,
+        hub,
+        next: from,
+    };
+    Box::pin(futures::stream::unfold(start, next_batch))
 }
 
 fn subscriber(hub: Arc<Hub>, from: Revision, changed: watch::Receiver<u64>) -> WatchStream {
@@ -233,8 +265,27 @@ async fn next_batch(mut sub: Sub) -> Option<(Result<Vec<Event>>, Sub)> {
     loop {
         sub = match sub {
             Sub::Done => return None,
-            Sub::Own(mut stream) => {
-                return stream.next().await.map(|item| (item, Sub::Own(stream)));
+            Sub::Own {
+                mut stream,
+                hub,
+                next,
+            } => {
+                let item = stream.next().await?;
+                let next = match &item {
+                    Ok(batch) => batch.last().map_or(next, |ev| ev.revision() + 1),
+                    Err(_) => next,
+                };
+                let hub = hub.filter(|h| !h.ended());
+                let back = match (&item, &hub) {
+                    (Ok(_), Some(h)) => h.serves(next),
+                    _ => None,
+                };
+                let sub = match (back, hub) {
+                    // The own watch is dropped here, and ends.
+                    (Some(changed), Some(hub)) => Sub::Shared { hub, next, changed },
+                    (_, hub) => Sub::Own { stream, hub, next },
+                };
+                return Some((item, sub));
             }
             Sub::Shared {
                 hub,
@@ -288,12 +339,20 @@ fn find(hub: &Hub, next: Revision) -> Found {
 
 /// Continue on a backend watch of its own from `next`; a failure to open
 /// is the stream's last item.
-async fn reopen(hub: &Hub, next: Revision) -> Sub {
+async fn reopen(hub: &Arc<Hub>, next: Revision) -> Sub {
     match (hub.open)(hub.prefix.clone(), next).await {
-        Ok(stream) => Sub::Own(stream),
-        Err(e) => Sub::Own(Box::pin(futures::stream::once(async move {
-            Err::<Vec<Event>, StoreError>(e)
-        }))),
+        Ok(stream) => Sub::Own {
+            stream,
+            hub: Some(hub.clone()),
+            next,
+        },
+        Err(e) => Sub::Own {
+            stream: Box::pin(futures::stream::once(async move {
+                Err::<Vec<Event>, StoreError>(e)
+            })),
+            hub: None,
+            next,
+        },
     }
 }
 
@@ -305,16 +364,47 @@ mod tests {
     use bytes::Bytes;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A fan-out in front of a real SQLite store, counting backend watches.
+    /// A fan-out in front of a real SQLite store, counting backend watches
+    /// opened.
     fn fanout_over(store: &Arc<SqliteStore>) -> (Fanout, Arc<AtomicUsize>) {
+        let (fanout, opens, _) = fanout_counting_live(store);
+        (fanout, opens)
+    }
+
+    /// Backend watches that are still open.
+    struct Live(Arc<AtomicUsize>);
+
+    impl Drop for Live {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// [`fanout_over`], also counting the backend watches still open.
+    fn fanout_counting_live(
+        store: &Arc<SqliteStore>,
+    ) -> (Fanout, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let opens = Arc::new(AtomicUsize::new(0));
-        let (store, counted) = (store.clone(), opens.clone());
+        let live = Arc::new(AtomicUsize::new(0));
+        let (store, counted, open_now) = (store.clone(), opens.clone(), live.clone());
         let open: Open = Arc::new(move |prefix, from| {
             counted.fetch_add(1, Ordering::SeqCst);
-            let store = store.clone();
-            Box::pin(async move { store.watch(&prefix, from).await })
+            let (store, open_now) = (store.clone(), open_now.clone());
+            Box::pin(async move {
+                // Opening takes a moment, as on etcd: two watchers started
+                // together both open one before either hub exists.
+                tokio::task::yield_now().await;
+                let stream = store.watch(&prefix, from).await?;
+                open_now.fetch_add(1, Ordering::SeqCst);
+                let guard = Live(open_now);
+                let counted: WatchStream = Box::pin(stream.map(move |item| {
+                    let _open = &guard;
+                    item
+                }));
+                Ok(counted)
+            })
         });
-        (Fanout::new(open), opens)
+        (Fanout::new(open), opens, live)
     }
 
     async fn write(store: &SqliteStore, n: usize, tag: &str) -> Vec<Revision> {
@@ -384,7 +474,7 @@ mod tests {
     #[tokio::test]
     async fn slow_and_late_watchers_continue_on_their_own_watch_without_gaps() {
         let (_dir, store) = temp_store();
-        let (fanout, opens) = fanout_over(&store);
+        let (fanout, opens, live) = fanout_counting_live(&store);
         let from = store.current_revision().await.expect("revision") + 1;
         let mut fast = fanout.watch("/p/", from).await.expect("watch");
         let mut slow = fanout.watch("/p/", from).await.expect("watch");
@@ -408,6 +498,35 @@ mod tests {
         let mut late = fanout.watch("/p/", from).await.expect("late watch");
         assert_eq!(take(&mut late, n).await, revs);
         assert_eq!(opens.load(Ordering::SeqCst), 3);
+        // Caught up, both are back on the hub: their own watches ended, and
+        // what comes next reaches all three once, through the one watch left.
+        let more = write(&store, 10, "more").await;
+        assert_eq!(take(&mut fast, 10).await, more);
+        assert_eq!(take(&mut slow, 10).await, more);
+        assert_eq!(take(&mut late, 10).await, more);
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            1,
+            "only the hub's watch is open"
+        );
+        assert_eq!(opens.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_lost_the_race_to_start_the_hub_joins_it() {
+        let (_dir, store) = temp_store();
+        let (fanout, opens, live) = fanout_counting_live(&store);
+        let from = store.current_revision().await.expect("revision") + 1;
+        let (a, b) = tokio::join!(fanout.watch("/p/", from), fanout.watch("/p/", from));
+        let (mut a, mut b) = (a.expect("watch a"), b.expect("watch b"));
+        let revs = write(&store, 20, "k").await;
+        assert_eq!(take(&mut a, 20).await, revs);
+        assert_eq!(take(&mut b, 20).await, revs);
+        let more = write(&store, 5, "more").await;
+        assert_eq!(take(&mut a, 5).await, more);
+        assert_eq!(take(&mut b, 5).await, more);
+        assert_eq!(opens.load(Ordering::SeqCst), 2, "both opened one");
+        assert_eq!(live.load(Ordering::SeqCst), 1, "both on one backend watch");
     }
 
     #[tokio::test]
