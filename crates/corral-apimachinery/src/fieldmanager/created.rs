@@ -10,7 +10,7 @@
 //! (a test below compares both over varied objects).
 
 use super::FieldManagerError;
-use super::fieldpath::{FieldSet, PathElement};
+use super::fieldpath::{FieldSet, PathElement, field_key};
 use super::typed::{ListType, ListTypes, MapType, item_elements};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -78,10 +78,7 @@ impl Walker<'_> {
         {
             return Ok(());
         }
-        let mut key = String::with_capacity(name.len() + 2);
-        key.push_str("f:");
-        key.push_str(name);
-        out.insert(key, Value::Object(Map::new()));
+        out.insert(field_key(name), Value::Object(Map::new()));
         Ok(())
     }
 

@@ -61,13 +61,7 @@ impl PathElement {
     /// The FieldsV1 key of this element (`f:name`, `k:{..}`, `v:..`, `i:N`).
     pub fn serialize(&self) -> String {
         match self {
-            // The most frequent key by far; `format!` costs more than the copy.
-            PathElement::Field(name) => {
-                let mut key = String::with_capacity(name.len() + 2);
-                key.push_str("f:");
-                key.push_str(name);
-                key
-            }
+            PathElement::Field(name) => field_key(name),
             PathElement::Key(fields) => {
                 let parts: Vec<String> = fields
                     .iter()
@@ -679,6 +673,15 @@ fn value_to_string(v: &Value) -> String {
             .collect::<Vec<_>>()
             .join(""),
     }
+}
+
+/// The FieldsV1 key of the field `name` (`f:name`): the most frequent key
+/// by far, and `format!` costs more than the copy.
+pub(crate) fn field_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len() + 2);
+    key.push_str("f:");
+    key.push_str(name);
+    key
 }
 
 /// The item of the field element `name` among items sorted by element.
